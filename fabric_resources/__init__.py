@@ -1,0 +1,51 @@
+"""fabric-resources: Microsoft Fabric Data Factory pipelines, schedules and workspaces as Pulumi resources.
+
+Public API (see __all__). Attributes are imported lazily so that light users -- the emulator, the
+CLI, the provider process -- do not pay for what they do not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # resources
+    "Workspace": "fabric_resources.providers",
+    "WorkspaceRoleAssignment": "fabric_resources.providers",
+    "DataPipeline": "fabric_resources.providers",
+    "PipelineSchedule": "fabric_resources.providers",
+    # connection and client
+    "FabricSettings": "fabric_resources.settings",
+    "FabricClient": "fabric_resources.client",
+    # errors
+    "FabricError": "fabric_resources.errors",
+    "HTTPError": "fabric_resources.errors",
+    "NotFoundError": "fabric_resources.errors",
+    "ConflictError": "fabric_resources.errors",
+    "ValidationError": "fabric_resources.errors",
+    "AuthenticationError": "fabric_resources.errors",
+    "PermissionDeniedError": "fabric_resources.errors",
+    "ThrottledError": "fabric_resources.errors",
+    "OperationFailedError": "fabric_resources.errors",
+    "TransportError": "fabric_resources.errors",
+    "CredentialError": "fabric_resources.errors",
+    "DefinitionError": "fabric_resources.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fabric_resources' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

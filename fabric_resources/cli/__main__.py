@@ -1,0 +1,5 @@
+import sys
+
+from fabric_resources.cli import main
+
+sys.exit(main())
