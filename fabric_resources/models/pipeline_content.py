@@ -1,0 +1,212 @@
+"""Pydantic models of a data pipeline's ``pipeline-content.json``.
+
+The file is the pipeline part of a Fabric item definition (the same JSON that Fabric's git
+integration writes next to ``.platform``)::
+
+    {"properties": {"activities": [...], "parameters": {...}, "variables": {...}, ...}}
+
+Every model allows extra fields: Fabric keeps adding activity types and settings, and a user's
+definition that the service accepts must never be rejected here only because this module has not
+heard of a field yet. What *is* checked is the shape that the rest of the package relies on
+(activity names, dependencies, policies, parameter and variable declarations).
+
+Attributes are snake_case; the JSON keys are the camelCase aliases (``dependsOn``,
+``typeProperties``...). Validation reports locations by alias, so error paths read like the file.
+
+Container activities (IfCondition, ForEach, Until, Switch) keep their inner activities inside
+``typeProperties`` as raw dicts; :func:`nested_activity_lists` says where those lists live and
+:mod:`fabric_resources.definitions` validates them scope by scope.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "CONTAINER_ACTIVITY_KEYS",
+    "DEPENDENCY_CONDITIONS",
+    "Activity",
+    "ActivityDependency",
+    "ActivityPolicy",
+    "ExternalReferences",
+    "ParameterSpec",
+    "PipelineContent",
+    "PipelineFolder",
+    "PipelineProperties",
+    "VariableSpec",
+    "nested_activity_lists",
+]
+
+DependencyCondition = Literal["Succeeded", "Failed", "Skipped", "Completed"]
+DEPENDENCY_CONDITIONS: tuple[str, ...] = ("Succeeded", "Failed", "Skipped", "Completed")
+
+#: Canonical spelling of each parameter type, keyed by its lower-case form. Fabric's editor writes
+#: lower-case types ("string", "int") while ADF-style exports capitalise them; both are accepted.
+PARAMETER_TYPES: dict[str, str] = {
+    t.lower(): t for t in ("String", "Int", "Float", "Bool", "Array", "Object", "SecureString")
+}
+VARIABLE_TYPES: dict[str, str] = {t.lower(): t for t in ("String", "Boolean", "Array", "Integer")}
+
+#: Where container activities hold nested activity lists, by activity type. Switch additionally
+#: nests lists under ``typeProperties.cases[i].activities`` (see :func:`nested_activity_lists`).
+CONTAINER_ACTIVITY_KEYS: dict[str, tuple[str, ...]] = {
+    "IfCondition": ("ifTrueActivities", "ifFalseActivities"),
+    "ForEach": ("activities",),
+    "Until": ("activities",),
+    "Switch": ("defaultActivities",),
+}
+
+
+class _Model(BaseModel):
+    # extra="allow": unknown fields are legal (see the module docstring).
+    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+
+
+class ActivityDependency(_Model):
+    activity: str = Field(min_length=1)
+    dependency_conditions: list[DependencyCondition] = Field(min_length=1)
+
+
+class ActivityPolicy(_Model):
+    """Retry and timeout settings; the service default is 12 hours, no retries, 30 s interval."""
+
+    timeout: str | None = None
+    retry: int | None = Field(default=None, ge=0)
+    retry_interval_in_seconds: int | None = Field(default=None, ge=0)
+    secure_input: bool | None = None
+    secure_output: bool | None = None
+
+
+class ExternalReferences(_Model):
+    connection: str | None = None
+
+
+class Activity(_Model):
+    name: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    description: str | None = None
+    type_properties: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[ActivityDependency] = Field(default_factory=list)
+    policy: ActivityPolicy | None = None
+    # Fabric writes "Inactive"; older exports (and the public docs) spell it "InActive".
+    state: Literal["Active", "Inactive", "InActive"] | None = None
+    on_inactive_mark_as: Literal["Succeeded", "Failed", "Skipped"] | None = None
+    external_references: ExternalReferences | None = None
+    user_properties: list[Any] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("activity names must not be blank")
+        return value
+
+
+def _type_matches(declared: str, value: Any) -> bool:
+    """Whether a JSON default value fits a declared parameter/variable type."""
+    kind = declared.lower()
+    if kind in ("string", "securestring"):
+        return isinstance(value, str)
+    if kind in ("int", "integer"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in ("bool", "boolean"):
+        return isinstance(value, bool)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "object":
+        return isinstance(value, dict)
+    return True
+
+
+def _check_default(declared: str, value: Any) -> None:
+    # null means "no default" in exports, whatever the type.
+    if value is not None and not _type_matches(declared, value):
+        raise ValueError(
+            f"defaultValue {value!r} is not of type {declared}; change the default or the declared type"
+        )
+
+
+class ParameterSpec(_Model):
+    type: str
+    default_value: Any = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value.lower() not in PARAMETER_TYPES:
+            raise ValueError(
+                f"unknown parameter type {value!r}; use one of {', '.join(PARAMETER_TYPES.values())}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> ParameterSpec:
+        _check_default(self.type, self.default_value)
+        return self
+
+
+class VariableSpec(_Model):
+    type: str
+    default_value: Any = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value.lower() not in VARIABLE_TYPES:
+            raise ValueError(
+                f"unknown variable type {value!r}; use one of {', '.join(VARIABLE_TYPES.values())}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> VariableSpec:
+        _check_default(self.type, self.default_value)
+        return self
+
+
+class PipelineFolder(_Model):
+    name: str
+
+
+class PipelineProperties(_Model):
+    activities: list[Activity] = Field(default_factory=list)
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    variables: dict[str, VariableSpec] = Field(default_factory=dict)
+    annotations: list[Any] = Field(default_factory=list)
+    description: str | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    folder: PipelineFolder | None = None
+    last_modified_by_object_id: str | None = None
+    last_publish_time: str | None = None
+
+
+class PipelineContent(_Model):
+    name: str | None = None
+    object_id: str | None = None
+    properties: PipelineProperties
+
+
+def nested_activity_lists(activity_type: str, type_properties: Any) -> list[tuple[tuple[str | int, ...], Any]]:
+    """The nested activity lists of a container activity, as (location in typeProperties, raw value).
+
+    The raw value is returned as found (it may not even be a list): the caller validates it and
+    reports a precise location. Non-container activities yield nothing.
+    """
+    if not isinstance(type_properties, dict):
+        return []
+    found: list[tuple[tuple[str | int, ...], Any]] = []
+    if activity_type == "Switch":
+        cases = type_properties.get("cases")
+        if isinstance(cases, list):
+            for i, case in enumerate(cases):
+                if isinstance(case, dict) and "activities" in case:
+                    found.append((("cases", i, "activities"), case["activities"]))
+    for key in CONTAINER_ACTIVITY_KEYS.get(activity_type, ()):
+        if key in type_properties:
+            found.append(((key,), type_properties[key]))
+    return found
