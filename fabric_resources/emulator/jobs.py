@@ -1,0 +1,1310 @@
+"""The jobs engine: pipeline runs that really execute, activity runs, schedules.
+
+What runs (see docs/ARCHITECTURE.md and the pipelines brief):
+
+- ``JobEngine.run(...)`` inserts a job instance (``NotStarted``) and starts one daemon thread for it
+  (``InProgress`` -> ``Completed`` | ``Failed`` | ``Cancelled``). One thread per run rather than a
+  bounded pool because ``ExecutePipeline`` with ``waitOnCompletion`` makes a run wait for another
+  run: a bounded pool full of waiting parents would deadlock.
+- The run follows ``pipeline-content.json``: activities start when their ``dependsOn`` conditions
+  hold (each in its own thread, so independent branches run in parallel); activities whose
+  conditions can no longer hold are ``Skipped``. The run's outcome uses the service's rule: look at
+  every leaf activity (one nothing depends on); a skipped leaf is replaced by its parents; the run
+  succeeds only if every node looked at succeeded (so try/catch with an "on Failed" handler succeeds).
+- Durations are simulated: ``Wait`` sleeps ``waitTimeInSeconds * time_factor``; activity types
+  without special meaning (Copy, Notebook, ...) take ``activity_duration_seconds * time_factor`` and
+  succeed unless ``activity_faults`` (config: ``{"NameOrType": "fail" | "fail_once"}``) says otherwise.
+- Cancelling sets an event every sleep waits on, so a run stops within milliseconds; activities
+  running at that moment end ``Cancelled`` and a waited-on child run is cancelled too.
+- Restart policy: runs cannot be resumed mid-activity (their threads are gone), so runs that were
+  ``NotStarted``/``InProgress`` when the emulator stopped are marked ``Failed`` with errorCode
+  ``JobInterrupted`` -- at shutdown when it is orderly, otherwise at the next start.
+- Expressions: a small, safe subset of the pipeline expression language is *interpreted* (never
+  ``eval``'d): see ``Expression``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .context import DEFAULT_CONFIG
+from .http import utc_iso
+from .scheduler import Scheduler
+from .store import Store, dumps, loads
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_instances (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    created REAL NOT NULL,                  -- epoch seconds: list order (newest first)
+    status TEXT NOT NULL,
+    request TEXT NOT NULL DEFAULT '{}',     -- {"parameters": {...}, "executionData": {...}}
+    data TEXT NOT NULL                      -- the public ItemJobInstance
+);
+CREATE INDEX IF NOT EXISTS job_instances_item ON job_instances (item_id, created);
+CREATE INDEX IF NOT EXISTS job_instances_status ON job_instances (status);
+CREATE TABLE IF NOT EXISTS activity_runs (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_runs_job ON activity_runs (job_id, seq);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    job_type TEXT NOT NULL,
+    created REAL NOT NULL,
+    revision TEXT NOT NULL,                 -- changes on every update: the scheduler re-anchors
+    data TEXT NOT NULL                      -- the public ItemSchedule
+);
+CREATE INDEX IF NOT EXISTS schedules_item ON schedules (item_id, created);
+"""
+
+# Registered at import: server.py imports this module before it opens the store.
+Store.register_schema(SCHEMA)
+
+# The engine's own config key. The admin endpoint only accepts keys present in DEFAULT_CONFIG and
+# values of the default's type, so it is registered here (before server.py copies the defaults) as
+# a string: JSON (``'{"Copy1": "fail"}'``) or ``"Copy1=fail,Notebook=fail_once"``. A dict is also
+# understood, should the admin endpoint accept objects.
+DEFAULT_CONFIG.setdefault("activity_faults", "")
+
+PIPELINE_ITEM_TYPE = "DataPipeline"
+#: Job type spellings in use for pipelines (docs: Pipeline; spec: execute / Execute).
+PIPELINE_JOB_TYPES = ("Pipeline", "execute", "Execute")
+TERMINAL = ("Completed", "Failed", "Cancelled", "Deduped")
+DEFAULT_RETRY_INTERVAL_SECONDS = 30.0
+PIPELINE_CONTENT = "pipeline-content.json"
+
+
+def is_pipeline_job_type(job_type: str) -> bool:
+    return job_type.casefold() in ("pipeline", "execute")
+
+
+def now_iso() -> str:
+    return utc_iso(datetime.now(UTC))
+
+
+# -- read-only accessors of the core tables (the core routes own them) ------------------------
+
+
+def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str) -> dict[str, Any] | None:
+    """The item's stored JSON, or None when it is not in that workspace."""
+    row = conn.execute("SELECT data, type FROM items WHERE id = ? AND workspace_id = ?",
+                       (item_id.lower(), workspace_id.lower())).fetchone()
+    if row is None:
+        return None
+    data: dict[str, Any] = loads(row["data"])
+    data.setdefault("type", row["type"])
+    return data
+
+
+def load_pipeline_content(conn: sqlite3.Connection, item_id: str) -> dict[str, Any] | None:
+    """The decoded ``pipeline-content.json`` of an item; None when it has no such part.
+
+    Raises ValueError when the part is not valid base64 JSON."""
+    row = conn.execute("SELECT data FROM definitions WHERE item_id = ?", (item_id,)).fetchone()
+    if row is None:
+        return None
+    definition = loads(row["data"]) or {}
+    for part in definition.get("parts") or []:
+        if str(part.get("path", "")).lstrip("/") == PIPELINE_CONTENT:
+            try:
+                content = json.loads(base64.b64decode(part.get("payload") or "", validate=False))
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"{PIPELINE_CONTENT} is not valid base64-encoded JSON: {exc}") from None
+            if not isinstance(content, dict):
+                raise ValueError(f"{PIPELINE_CONTENT} must hold a JSON object")
+            return content
+    return None
+
+
+# -- expressions -------------------------------------------------------------------------------
+
+
+class ExpressionError(ValueError):
+    """An expression the emulator cannot evaluate (the service's ``InvalidTemplate``)."""
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\?\.|[(),.\[\]]))"
+)
+
+
+def _get_member(value: Any, name: Any, safe: bool) -> Any:
+    if value is None and safe:
+        return None
+    if isinstance(value, dict):
+        if name in value:
+            return value[name]
+        if isinstance(name, str):
+            for key in value:  # property names are case-insensitive in the service's language
+                if isinstance(key, str) and key.casefold() == name.casefold():
+                    return value[key]
+        if safe:
+            return None
+        raise ExpressionError(f"property '{name}' does not exist (available: {', '.join(map(str, value))})")
+    if isinstance(value, list) and isinstance(name, int) and not isinstance(name, bool):
+        if -len(value) <= name < len(value):
+            return value[name]
+        raise ExpressionError(f"index {name} is out of range")
+    if safe:
+        return None
+    raise ExpressionError(f"cannot select '{name}' from a value of type {type(value).__name__}")
+
+
+def _num(value: Any, fn: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExpressionError(f"{fn}() expects numbers, got {value!r}")
+    return value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.casefold() in ("true", "false"):
+        return value.casefold() == "true"
+    if isinstance(value, (int, float)):
+        return value != 0
+    raise ExpressionError(f"bool() cannot convert {value!r}")
+
+
+def _to_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _compare(name: str, a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        pass
+    else:
+        a, b = _num(a, name), _num(b, name)
+    ops: dict[str, Callable[[Any, Any], bool]] = {
+        "greater": lambda x, y: x > y, "greaterorequals": lambda x, y: x >= y,
+        "less": lambda x, y: x < y, "lessorequals": lambda x, y: x <= y,
+    }
+    return ops[name](a, b)
+
+
+def _equals(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()  # the service compares strings case-insensitively
+    return bool(a == b)
+
+
+class Expression:
+    """Interpreter of the supported subset of the pipeline expression language.
+
+    Functions: pipeline(), variables(), item(), activity(), equals, greater, greaterOrEquals, less,
+    lessOrEquals, and, or, not, if, bool, int, float, string, concat, createArray, add, sub, mul,
+    div, mod, length, empty, contains, coalesce, toLower, toUpper, json, utcNow. Member access with
+    ``.name``, ``?.name`` and ``[index]``; literals: 'strings' (with '' escapes), numbers, true,
+    false, null. Anything else raises ExpressionError.
+    """
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def evaluate(self, text: str) -> Any:
+        self._tokens = self._tokenize(text)
+        self._pos = 0
+        value = self._expr()
+        if self._pos != len(self._tokens):
+            raise ExpressionError(f"unexpected '{self._tokens[self._pos][1]}' in expression '{text}'")
+        return value
+
+    @staticmethod
+    def _tokenize(text: str) -> list[tuple[str, str]]:
+        tokens: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            match = _TOKEN.match(text, pos)
+            if match is None:
+                raise ExpressionError(f"cannot parse expression '{text}' at position {pos}")
+            kind = match.lastgroup or ""
+            tokens.append((kind, match.group(kind)))
+            pos = match.end()
+        return tokens
+
+    def _peek(self) -> tuple[str, str] | None:
+        return self._tokens[self._pos] if self._pos < len(self._tokens) else None
+
+    def _take(self, op: str | None = None) -> tuple[str, str]:
+        token = self._peek()
+        if token is None or (op is not None and token != ("op", op)):
+            raise ExpressionError(f"expected '{op}'" if op else "unexpected end of expression")
+        self._pos += 1
+        return token
+
+    def _expr(self) -> Any:
+        kind, text = self._take()
+        value: Any
+        if kind == "str":
+            value = text[1:-1].replace("''", "'")
+        elif kind == "num":
+            value = float(text) if "." in text else int(text)
+        elif kind == "id":
+            if self._peek() == ("op", "("):
+                self._take("(")
+                args: list[Any] = []
+                if self._peek() != ("op", ")"):
+                    args.append(self._expr())
+                    while self._peek() == ("op", ","):
+                        self._take(",")
+                        args.append(self._expr())
+                self._take(")")
+                value = self._call(text, args)
+            elif text in ("true", "false"):
+                value = text == "true"
+            elif text == "null":
+                value = None
+            else:
+                raise ExpressionError(f"unknown name '{text}' (functions need parentheses)")
+        else:
+            raise ExpressionError(f"unexpected '{text}'")
+        while (token := self._peek()) in (("op", "."), ("op", "?."), ("op", "[")):
+            self._take()
+            if token == ("op", "["):
+                index = self._expr()
+                self._take("]")
+                value = _get_member(value, index, safe=False)
+            else:
+                name_kind, name = self._take()
+                if name_kind != "id":
+                    raise ExpressionError(f"expected a property name, got '{name}'")
+                value = _get_member(value, name, safe=token == ("op", "?."))
+        return value
+
+    def _call(self, name: str, args: list[Any]) -> Any:
+        fn = name.casefold()
+        scope = self.scope
+
+        def arity(low: int, high: int | None = None) -> None:
+            high = low if high is None else high
+            if not low <= len(args) <= high:
+                raise ExpressionError(f"{name}() takes {low}{'' if high == low else f'..{high}'} arguments")
+
+        if fn == "pipeline":
+            arity(0)
+            return scope.run.pipeline_info()
+        if fn == "variables":
+            arity(1)
+            return scope.run.get_variable(str(args[0]))
+        if fn == "item":
+            arity(0)
+            return scope.current_item()
+        if fn == "activity":
+            arity(1)
+            return scope.activity_result(str(args[0]))
+        if fn == "equals":
+            arity(2)
+            return _equals(args[0], args[1])
+        if fn in ("greater", "greaterorequals", "less", "lessorequals"):
+            arity(2)
+            return _compare(fn, args[0], args[1])
+        if fn in ("and", "or"):
+            if len(args) < 2:
+                raise ExpressionError(f"{name}() takes at least 2 arguments")
+            bools = [self._strict_bool(name, a) for a in args]
+            return all(bools) if fn == "and" else any(bools)
+        if fn == "not":
+            arity(1)
+            return not self._strict_bool(name, args[0])
+        if fn == "if":
+            arity(3)
+            return args[1] if self._strict_bool(name, args[0]) else args[2]
+        if fn == "bool":
+            arity(1)
+            return _to_bool(args[0])
+        if fn == "int":
+            arity(1)
+            try:
+                return int(args[0]) if not isinstance(args[0], str) else int(args[0].strip())
+            except (TypeError, ValueError):
+                raise ExpressionError(f"int() cannot convert {args[0]!r}") from None
+        if fn == "float":
+            arity(1)
+            try:
+                return float(args[0])
+            except (TypeError, ValueError):
+                raise ExpressionError(f"float() cannot convert {args[0]!r}") from None
+        if fn == "string":
+            arity(1)
+            return _to_string(args[0])
+        if fn == "concat":
+            return "".join(_to_string(a) for a in args)
+        if fn == "createarray":
+            return list(args)
+        if fn in ("add", "sub", "mul", "div", "mod"):
+            arity(2)
+            a, b = _num(args[0], name), _num(args[1], name)
+            if fn in ("div", "mod") and b == 0:
+                raise ExpressionError(f"{name}() by zero")
+            if fn == "div":
+                return a // b if isinstance(a, int) and isinstance(b, int) else a / b
+            ops: dict[str, Callable[[Any, Any], Any]] = {
+                "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+                "mul": lambda x, y: x * y, "mod": lambda x, y: x % y,
+            }
+            return ops[fn](a, b)
+        if fn == "length":
+            arity(1)
+            if not isinstance(args[0], (str, list, dict)):
+                raise ExpressionError(f"length() expects a string or array, got {args[0]!r}")
+            return len(args[0])
+        if fn == "empty":
+            arity(1)
+            return args[0] is None or (isinstance(args[0], (str, list, dict)) and len(args[0]) == 0)
+        if fn == "contains":
+            arity(2)
+            container, needle = args
+            if isinstance(container, str):
+                return _to_string(needle).casefold() in container.casefold()
+            if isinstance(container, (list, dict)):
+                return needle in container
+            raise ExpressionError("contains() expects a string, array or object")
+        if fn == "coalesce":
+            return next((a for a in args if a is not None), None)
+        if fn in ("tolower", "toupper"):
+            arity(1)
+            text = _to_string(args[0])
+            return text.lower() if fn == "tolower" else text.upper()
+        if fn == "json":
+            arity(1)
+            try:
+                return json.loads(args[0]) if isinstance(args[0], str) else args[0]
+            except ValueError:
+                raise ExpressionError(f"json() cannot parse {args[0]!r}") from None
+        if fn == "utcnow":
+            arity(0, 1)
+            return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        raise ExpressionError(f"the function '{name}' is not supported by the emulator")
+
+    @staticmethod
+    def _strict_bool(fn: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ExpressionError(f"{fn}() expects booleans, got {value!r}")
+        return value
+
+
+_INTERPOLATION = re.compile(r"@\{(.*?)\}")
+
+
+def resolve(value: Any, scope: Scope) -> Any:
+    """Evaluate every expression inside a JSON value (strings starting with '@', '@{...}'
+    interpolations, and ``{"value": ..., "type": "Expression"}`` wrappers)."""
+    if isinstance(value, dict):
+        if value.get("type") == "Expression" and isinstance(value.get("value"), str) and len(value) == 2:
+            return resolve(value["value"], scope)
+        return {k: resolve(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, scope) for v in value]
+    if isinstance(value, str):
+        if value.startswith("@@"):
+            return value[1:]
+        if value.startswith("@") and not value.startswith("@{"):
+            return Expression(scope).evaluate(value[1:])
+        if "@{" in value:
+            return _INTERPOLATION.sub(lambda m: _to_string(Expression(scope).evaluate(m.group(1))), value)
+    return value
+
+
+def _resolve_lenient(value: Any, scope: Scope) -> Any:
+    """Like resolve(), but leaves expressions the emulator cannot evaluate as they were (for the
+    inputs of simulated activities: their real semantics are not emulated anyway)."""
+    try:
+        return resolve(value, scope)
+    except ExpressionError:
+        if isinstance(value, dict):
+            return {k: _resolve_lenient(v, scope) for k, v in value.items()}
+        if isinstance(value, list):
+            return [_resolve_lenient(v, scope) for v in value]
+        return value
+
+
+# -- run state ---------------------------------------------------------------------------------
+
+
+class Cancelled(Exception):
+    """The run was cancelled (or the emulator is shutting down) while an activity ran."""
+
+
+class ActivityFailure(Exception):
+    """An activity failed; carries the error shape of activity runs."""
+
+    def __init__(self, error_code: str, message: str, failure_type: str = "UserError") -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.message = message
+        self.failure_type = failure_type
+
+
+@dataclass
+class _Run:
+    """In-memory state of one executing job instance."""
+
+    job_id: str
+    workspace_id: str
+    item_id: str
+    item_name: str
+    invoke_type: str
+    parameters: dict[str, Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    shutdown: bool = False
+    variables: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    children: list[str] = field(default_factory=list)
+    trigger_time: str = field(default_factory=now_iso)
+
+    def pipeline_info(self) -> dict[str, Any]:
+        return {
+            "parameters": self.parameters, "RunId": self.job_id, "Pipeline": self.item_id,
+            "PipelineName": self.item_name, "DataFactory": self.workspace_id,
+            "TriggerType": self.invoke_type, "TriggerTime": self.trigger_time, "GroupId": self.job_id,
+        }
+
+    def get_variable(self, name: str) -> Any:
+        with self.lock:
+            if name not in self.variables:
+                raise ExpressionError(f"the variable '{name}' is not declared in the pipeline")
+            return self.variables[name]
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake (and raise Cancelled) as soon as the run is cancelled."""
+        if self.cancel.wait(max(0.0, seconds)):
+            raise Cancelled()
+
+
+@dataclass
+class Scope:
+    """Where an activity runs: the run, the current ForEach item, and the activity results visible."""
+
+    run: _Run
+    parent: Scope | None = None
+    item: Any = None
+    has_item: bool = False
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def child(self, item: Any = None, has_item: bool = False) -> Scope:
+        return Scope(self.run, self, item if has_item else self.item, has_item or self.has_item)
+
+    def current_item(self) -> Any:
+        if not self.has_item:
+            raise ExpressionError("item() can only be used inside a ForEach activity")
+        return self.item
+
+    def activity_result(self, name: str) -> dict[str, Any]:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.results:
+                return scope.results[name]
+            scope = scope.parent
+        raise ExpressionError(f"the activity '{name}' has not run (or is not visible from here)")
+
+
+@dataclass
+class _ContainerOutcome:
+    ok: bool
+    failed_activity: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def _coerce_parameter(value: Any, declared: str | None) -> Any:
+    """Convert a run-request value to a parameter's declared type (callers often send text)."""
+    kind = (declared or "").casefold()
+    try:
+        if kind == "int" and isinstance(value, str):
+            return int(value.strip())
+        if kind in ("float", "number") and isinstance(value, str):
+            return float(value.strip())
+        if kind == "bool" and isinstance(value, str) and value.strip().casefold() in ("true", "false"):
+            return value.strip().casefold() == "true"
+        if kind in ("array", "object", "securestring_json") and isinstance(value, str):
+            return json.loads(value)
+    except ValueError:
+        return value
+    return value
+
+
+def _dependency_problem(activities: list[dict[str, Any]]) -> str | None:
+    """Why a container's activities cannot run (unknown dependency, duplicate name, cycle)."""
+    names = [a.get("name") for a in activities]
+    if any(not isinstance(n, str) or not n for n in names):
+        return "every activity needs a non-empty 'name'"
+    if len(set(names)) != len(names):
+        return "activity names must be unique within a pipeline"
+    deps: dict[str, set[str]] = {}
+    for act in activities:
+        deps[act["name"]] = set()
+        for dep in act.get("dependsOn") or []:
+            target = dep.get("activity") if isinstance(dep, dict) else None
+            if target not in names:
+                return f"activity '{act['name']}' depends on unknown activity '{target}'"
+            deps[act["name"]].add(str(target))
+    remaining = dict(deps)
+    while remaining:
+        ready = [n for n, d in remaining.items() if not d & set(remaining)]
+        if not ready:
+            return f"dependency cycle between activities: {', '.join(sorted(remaining))}"
+        for n in ready:
+            del remaining[n]
+    return None
+
+
+def _condition_met(status: str, conditions: Iterable[str]) -> bool:
+    for cond in conditions:
+        c = str(cond).casefold()
+        if c == "completed" and status in ("Succeeded", "Failed"):
+            return True
+        if c == status.casefold():
+            return True
+    return False
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+
+class JobEngine:
+    """Runs job instances and schedules of one emulator (``ctx.jobs``)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.store: Store = ctx.store
+        self.store.register_schema(SCHEMA)
+        self._runs: dict[str, _Run] = {}
+        self._runs_lock = threading.Lock()
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.scheduler = Scheduler(self._enabled_schedules, self._fire_schedule, self._time_factor)
+
+    # -- config ---------------------------------------------------------------------------
+    def _cfg(self, key: str, default: Any) -> Any:
+        value = self.ctx.config.get(key) if isinstance(self.ctx.config, dict) else None
+        return default if value is None else value
+
+    def _time_factor(self) -> float:
+        try:
+            return max(0.0, float(self._cfg("time_factor", 1.0)))
+        except (TypeError, ValueError):
+            return 1.0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stopping.clear()
+        self._fail_interrupted("The emulator stopped while this job was running; runs are not resumed.")
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.scheduler.stop()
+        with self._runs_lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.shutdown = True
+            run.cancel.set()
+        deadline = time.monotonic() + 5.0
+        for run in runs:
+            run.done.wait(max(0.0, deadline - time.monotonic()))
+        self._fail_interrupted("The emulator stopped while this job was running.")
+
+    def _fail_interrupted(self, message: str) -> None:
+        with self.store.tx() as conn:
+            rows = conn.execute(
+                "SELECT id, data FROM job_instances WHERE status IN ('NotStarted', 'InProgress')").fetchall()
+            for row in rows:
+                if row["id"] in self._runs and not self._stopping.is_set():
+                    continue
+                data = loads(row["data"])
+                data.update(status="Failed", endTimeUtc=now_iso(),
+                            failureReason={"errorCode": "JobInterrupted", "message": message})
+                conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
+                             ("Failed", dumps(data), row["id"]))
+                for arow in conn.execute("SELECT id, data FROM activity_runs WHERE job_id = ?",
+                                         (row["id"],)).fetchall():
+                    adata = loads(arow["data"])
+                    if adata.get("status") in ("InProgress", "Queued"):
+                        adata.update(status="Cancelled", activityRunEnd=now_iso())
+                        conn.execute("UPDATE activity_runs SET data = ? WHERE id = ?", (dumps(adata), arow["id"]))
+
+    def on_item_deleted(self, conn: sqlite3.Connection, item_id: str) -> None:
+        """Called inside the deleting transaction: cancel the item's runs, drop its jobs/schedules."""
+        with self._runs_lock:
+            for run in self._runs.values():
+                if run.item_id == item_id:
+                    run.cancel.set()
+        job_ids = [r["id"] for r in conn.execute("SELECT id FROM job_instances WHERE item_id = ?", (item_id,))]
+        for job_id in job_ids:
+            conn.execute("DELETE FROM activity_runs WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM job_instances WHERE item_id = ?", (item_id,))
+        conn.execute("DELETE FROM schedules WHERE item_id = ?", (item_id,))
+        self.scheduler.wake()
+
+    # -- job instances --------------------------------------------------------------------
+    def run(self, workspace_id: str, item_id: str, job_type: str, *, invoke_type: str = "Manual",
+            parameters: dict[str, Any] | None = None, execution_data: dict[str, Any] | None = None,
+            conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+        """Create a job instance and start executing it; returns the public ItemJobInstance."""
+        job_id = str(uuid.uuid4())
+        data = {
+            "id": job_id, "itemId": item_id, "jobType": job_type, "invokeType": invoke_type,
+            "status": "NotStarted", "rootActivityId": str(uuid.uuid4()),
+            "startTimeUtc": None, "endTimeUtc": None, "failureReason": None,
+        }
+        request = {"parameters": parameters or {}, "executionData": execution_data or {}}
+        with self.store.tx() if conn is None else _joined(conn) as c:
+            item = load_item(c, workspace_id, item_id)
+            c.execute(
+                "INSERT INTO job_instances (id, workspace_id, item_id, created, status, request, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, workspace_id, item_id, time.time(), "NotStarted", dumps(request), dumps(data)),
+            )
+        run = _Run(job_id, workspace_id, item_id, str((item or {}).get("displayName", item_id)),
+                   invoke_type, dict(parameters or {}))
+        with self._runs_lock:
+            self._runs[job_id] = run
+        # The thread's first write waits for the caller's transaction (process-wide write lock).
+        threading.Thread(target=self._execute, args=(run,), name=f"job-{job_id[:8]}", daemon=True).start()
+        return data
+
+    def cancel(self, job_id: str) -> bool:
+        """Request cancellation; False when the job is already finished."""
+        with self._runs_lock:
+            run = self._runs.get(job_id)
+        if run is not None:
+            run.cancel.set()
+            return True
+        with self.store.tx() as conn:
+            row = conn.execute("SELECT data FROM job_instances WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return False
+            data = loads(row["data"])
+            if data["status"] in TERMINAL:
+                return False
+            data.update(status="Cancelled", endTimeUtc=now_iso())
+            conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
+                         ("Cancelled", dumps(data), job_id))
+        return True
+
+    def wait(self, job_id: str, timeout: float | None = None) -> bool:
+        """Block until the run's thread is finished (True) or the timeout passes."""
+        with self._runs_lock:
+            run = self._runs.get(job_id)
+        return True if run is None else run.done.wait(timeout)
+
+    def _update_job(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
+        with self.store.tx() as conn:
+            row = conn.execute("SELECT data FROM job_instances WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            data: dict[str, Any] = loads(row["data"])
+            data.update(changes)
+            conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
+                         (data["status"], dumps(data), job_id))
+            return data
+
+    def _execute(self, run: _Run) -> None:
+        try:
+            self._execute_inner(run)
+        except Exception as exc:  # never leave a run InProgress because of an emulator bug
+            log.exception("job %s crashed", run.job_id)
+            self._update_job(run.job_id, status="Failed", endTimeUtc=now_iso(),
+                             failureReason={"errorCode": "InternalError", "message": f"Emulator error: {exc}"})
+        finally:
+            with self._runs_lock:
+                self._runs.pop(run.job_id, None)
+            run.done.set()
+
+    def _execute_inner(self, run: _Run) -> None:
+        with self.store.tx() as conn:
+            row = conn.execute("SELECT data FROM job_instances WHERE id = ?", (run.job_id,)).fetchone()
+            if row is None:
+                return  # the creating transaction rolled back, or the item was deleted meanwhile
+            data = loads(row["data"])
+            if data["status"] != "NotStarted":
+                return
+            data.update(status="InProgress", startTimeUtc=now_iso())
+            conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
+                         ("InProgress", dumps(data), run.job_id))
+            try:
+                content = load_pipeline_content(conn, run.item_id) or {}
+            except ValueError as exc:
+                content = {"__error__": str(exc)}
+        if run.cancel.is_set():
+            self._finish(run, _ContainerOutcome(ok=False))
+            return
+        if "__error__" in content:
+            self._finish(run, _ContainerOutcome(False, None, {
+                "errorCode": "InvalidPipelineDefinition", "message": content["__error__"]}))
+            return
+        props = _obj(content.get("properties")) if isinstance(content.get("properties"), dict) else content
+        activities = props.get("activities") or []
+        declared = _obj(props.get("parameters"))
+        params: dict[str, Any] = {}
+        for name, spec in declared.items():
+            spec = spec if isinstance(spec, dict) else {}
+            params[name] = _coerce_parameter(run.parameters[name], spec.get("type")) \
+                if name in run.parameters else spec.get("defaultValue")
+        for name, value in run.parameters.items():
+            params.setdefault(name, value)
+        run.parameters = params
+        variables = _obj(props.get("variables"))
+        run.variables = {n: (v.get("defaultValue") if isinstance(v, dict) else None) for n, v in variables.items()}
+        if not isinstance(activities, list):
+            self._finish(run, _ContainerOutcome(False, None, {
+                "errorCode": "InvalidPipelineDefinition", "message": "properties.activities must be an array"}))
+            return
+        outcome = self._run_container(run, activities, Scope(run))
+        self._finish(run, outcome)
+
+    def _finish(self, run: _Run, outcome: _ContainerOutcome) -> None:
+        reason: dict[str, Any] | None
+        if run.shutdown:
+            status, reason = "Failed", {"errorCode": "JobInterrupted",
+                                        "message": "The emulator stopped while this job was running."}
+        elif run.cancel.is_set():
+            status, reason = "Cancelled", None
+        elif outcome.ok:
+            status, reason = "Completed", None
+        else:
+            err = outcome.error or {}
+            message = err.get("message") or "The pipeline run failed."
+            if outcome.failed_activity:
+                message = f"Operation on target {outcome.failed_activity} failed: {message}"
+            reason = {"errorCode": err.get("errorCode") or "PipelineRunFailed", "message": message}
+            if outcome.failed_activity:
+                reason["relatedResource"] = {"resourceId": outcome.failed_activity, "resourceType": "Activity"}
+            status = "Failed"
+        self._update_job(run.job_id, status=status, endTimeUtc=now_iso(), failureReason=reason)
+
+    # -- activities -----------------------------------------------------------------------
+    def _run_container(self, run: _Run, activities: list[dict[str, Any]], scope: Scope) -> _ContainerOutcome:
+        """Run a list of activities honouring dependsOn; parallel where the graph allows."""
+        problem = _dependency_problem(activities)
+        if problem is not None:
+            return _ContainerOutcome(False, None, {"errorCode": "InvalidPipelineDefinition", "message": problem})
+        by_name = {a["name"]: a for a in activities}
+        status: dict[str, str] = {}
+        errors: dict[str, dict[str, Any]] = {}
+        pending = [a["name"] for a in activities]
+        running: set[str] = set()
+        cond = threading.Condition()
+
+        def worker(name: str) -> None:
+            try:
+                final, error = self._execute_activity(run, by_name[name], scope)
+            except Exception as exc:  # an emulator bug fails the activity, not the thread silently
+                log.exception("activity %s crashed", name)
+                final, error = "Failed", {"errorCode": "InternalError", "message": str(exc)}
+            with cond:
+                status[name] = final
+                if error:
+                    errors[name] = error
+                running.discard(name)
+                cond.notify_all()
+
+        with cond:
+            while True:
+                progressed = True
+                while progressed and not run.cancel.is_set():
+                    progressed = False
+                    for name in list(pending):
+                        deps = [d for d in by_name[name].get("dependsOn") or [] if isinstance(d, dict)]
+                        if any(d["activity"] not in status for d in deps):
+                            continue
+                        pending.remove(name)
+                        progressed = True
+                        if all(_condition_met(status[d["activity"]], d.get("dependencyConditions") or
+                                              ["Succeeded"]) for d in deps):
+                            running.add(name)
+                            threading.Thread(target=worker, args=(name,), daemon=True,
+                                             name=f"act-{name[:20]}").start()
+                        else:
+                            status[name] = "Skipped"
+                            self._record_skipped(run, by_name[name], scope)
+                if not running and (not pending or run.cancel.is_set()):
+                    break
+                cond.wait(0.5)
+
+        if run.cancel.is_set():
+            return _ContainerOutcome(False)
+        # The service's rule: leaves decide; a skipped leaf defers to its parents.
+        depended = {d["activity"] for a in activities for d in a.get("dependsOn") or [] if isinstance(d, dict)}
+        leaves = [a["name"] for a in activities if a["name"] not in depended]
+        failed: list[str] = []
+        seen: set[str] = set()
+
+        def evaluate(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            st = status.get(name)
+            if st == "Skipped":
+                for dep in by_name[name].get("dependsOn") or []:
+                    evaluate(dep["activity"])
+            elif st != "Succeeded":
+                failed.append(name)
+
+        for leaf in leaves:
+            evaluate(leaf)
+        if not failed:
+            return _ContainerOutcome(True)
+        first = failed[0]
+        return _ContainerOutcome(False, first, errors.get(first) or {
+            "errorCode": "ActivityFailed", "message": f"Activity '{first}' failed."})
+
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def _new_activity_run(self, run: _Run, act: dict[str, Any], attempt: int, inputs: Any,
+                          status: str = "InProgress") -> dict[str, Any]:
+        run_id = str(uuid.uuid4())
+        started = now_iso()
+        record = {
+            "pipelineName": run.item_id, "pipelineId": run.item_id, "pipelineRunId": run.job_id,
+            "activityName": act.get("name"), "activityType": act.get("type"), "activityRunId": run_id,
+            "linkedServiceName": "", "status": status, "activityRunStart": started, "activityRunEnd": None,
+            "durationInMs": None, "input": inputs if isinstance(inputs, dict) else {"value": inputs},
+            "output": {}, "error": {"errorCode": "", "message": "", "failureType": "", "target": act.get("name"),
+                                    "details": ""},
+            "retryAttempt": attempt or None, "iterationHash": "", "userProperties": act.get("userProperties") or {},
+            "recoveryStatus": "None", "integrationRuntimeNames": None, "executionDetails": None,
+            "id": (f"/SUBSCRIPTIONS/{uuid.UUID(int=0)}/RESOURCEGROUPS/{uuid.UUID(int=0)}/PROVIDERS/MICROSOFT.TRIDENT"
+                   f"/WORKSPACES/{run.workspace_id}/pipelineruns/{run.job_id}/activityruns/{run_id}"),
+            "_started": time.time(), "_seq": self._next_seq(),
+        }
+        with self.store.tx() as conn:
+            conn.execute("INSERT INTO activity_runs (id, job_id, seq, data) VALUES (?, ?, ?, ?)",
+                         (run_id, run.job_id, record["_seq"], dumps(record)))
+        return record
+
+    def _end_activity_run(self, record: dict[str, Any], status: str, output: Any = None,
+                          error: ActivityFailure | None = None) -> None:
+        record["status"] = status
+        record["activityRunEnd"] = now_iso()
+        record["durationInMs"] = int(round((time.time() - record["_started"]) * 1000))
+        record["output"] = output if isinstance(output, dict) else ({} if output is None else {"value": output})
+        if error is not None:
+            record["error"] = {"errorCode": error.error_code, "message": error.message,
+                               "failureType": error.failure_type, "target": record["activityName"], "details": ""}
+        elif status == "Cancelled":
+            record["error"] = {"errorCode": "ActivityCancelled", "message": "The pipeline run was cancelled.",
+                               "failureType": "UserError", "target": record["activityName"], "details": ""}
+        with self.store.tx() as conn:
+            conn.execute("UPDATE activity_runs SET data = ? WHERE id = ?", (dumps(record), record["activityRunId"]))
+
+    def _record_skipped(self, run: _Run, act: dict[str, Any], scope: Scope) -> None:
+        record = self._new_activity_run(run, act, 0, {}, status="Skipped")
+        self._end_activity_run(record, "Skipped")
+        scope.results[act["name"]] = {"status": "Skipped", "output": {}, "error": None}
+
+    def _execute_activity(self, run: _Run, act: dict[str, Any], scope: Scope) -> tuple[str, dict[str, Any] | None]:
+        """Run one activity with its retry policy; returns (final status, error or None)."""
+        name = act["name"]
+        if str(act.get("state", "Active")).casefold() == "inactive":
+            marked = act.get("onInactiveMarkAs") or "Succeeded"
+            marked = marked if marked in ("Succeeded", "Failed", "Skipped") else "Succeeded"
+            record = self._new_activity_run(run, act, 0, {})
+            failure = ActivityFailure("ActivityMarkedAsFailed", f"The inactive activity '{name}' is marked as "
+                                      "failed.") if marked == "Failed" else None
+            self._end_activity_run(record, marked, {}, failure)
+            scope.results[name] = {"status": marked, "output": {}, "error": None}
+            return marked, ({"errorCode": failure.error_code, "message": failure.message} if failure else None)
+        policy = _obj(act.get("policy"))
+        try:
+            retries = max(0, int(resolve(policy.get("retry", 0), scope) or 0))
+            interval = float(resolve(policy.get("retryIntervalInSeconds", DEFAULT_RETRY_INTERVAL_SECONDS), scope))
+        except (ExpressionError, TypeError, ValueError):
+            retries, interval = 0, DEFAULT_RETRY_INTERVAL_SECONDS
+        attempt = 0
+        while True:
+            type_props = _obj(act.get("typeProperties"))
+            inputs = _inputs_of(act, type_props, scope)
+            record = self._new_activity_run(run, act, attempt, inputs)
+            try:
+                output = self._perform(run, act, type_props, scope, attempt)
+            except Cancelled:
+                self._end_activity_run(record, "Cancelled")
+                scope.results[name] = {"status": "Cancelled", "output": {}, "error": None}
+                return "Cancelled", None
+            except ExpressionError as exc:
+                failure = ActivityFailure("InvalidTemplate", f"The expression could not be evaluated: {exc}")
+            except ActivityFailure as exc:
+                failure = exc
+            else:
+                self._end_activity_run(record, "Succeeded", output)
+                scope.results[name] = {"status": "Succeeded", "output": record["output"], "error": None}
+                return "Succeeded", None
+            self._end_activity_run(record, "Failed", {}, failure)
+            error = {"errorCode": failure.error_code, "message": failure.message}
+            scope.results[name] = {"status": "Failed", "output": {}, "error": error}
+            if attempt >= retries or run.cancel.is_set():
+                return "Failed", error
+            attempt += 1
+            try:
+                run.sleep(interval * self._time_factor())
+            except Cancelled:
+                return "Cancelled", None
+
+    def _perform(self, run: _Run, act: dict[str, Any], props: dict[str, Any], scope: Scope,
+                 attempt: int) -> Any:
+        """Do what the activity type means; return its output or raise ActivityFailure/Cancelled."""
+        kind = str(act.get("type", ""))
+        name = act["name"]
+        tf = self._time_factor()
+        if run.cancel.is_set():
+            raise Cancelled()
+        if kind == "Wait":
+            seconds = resolve(props.get("waitTimeInSeconds", 1), scope)
+            try:
+                seconds = float(seconds)
+            except (TypeError, ValueError):
+                raise ActivityFailure("InvalidTemplate", f"waitTimeInSeconds must be a number, got {seconds!r}") \
+                    from None
+            run.sleep(seconds * tf)
+            return {}
+        if kind in ("SetVariable", "AppendVariable"):
+            var = str(resolve(props.get("variableName", ""), scope))
+            value = resolve(props.get("value"), scope)
+            if kind == "SetVariable" and props.get("setSystemVariable") and var == "pipelineReturnValue":
+                return {"name": var, "value": value}
+            with run.lock:
+                if var not in run.variables:
+                    raise ActivityFailure("InvalidVariable", f"The variable '{var}' is not declared in the pipeline.")
+                if kind == "AppendVariable":
+                    current = run.variables[var] if isinstance(run.variables[var], list) else []
+                    run.variables[var] = [*current, value]
+                else:
+                    run.variables[var] = value
+                new_value = run.variables[var]
+            return {"name": var, "value": new_value}
+        if kind == "IfCondition":
+            result = resolve(props.get("expression"), scope)
+            if not isinstance(result, bool):
+                raise ActivityFailure("InvalidTemplate", f"The IfCondition expression must be a boolean, got {result!r}.")
+            branch = props.get("ifTrueActivities" if result else "ifFalseActivities") or []
+            self._run_inner(run, branch, scope.child(), name)
+            return {"ifExpressionResult": result}
+        if kind == "Switch":
+            on = _to_string(resolve(props.get("on"), scope))
+            cases = props.get("cases") or []
+            branch = next((c.get("activities") or [] for c in cases if _equals(str(c.get("value")), on)),
+                          props.get("defaultActivities") or [])
+            self._run_inner(run, branch, scope.child(), name)
+            return {"caseValue": on}
+        if kind == "ForEach":
+            return self._for_each(run, props, scope, name)
+        if kind in ("ExecutePipeline", "InvokePipeline"):
+            return self._execute_pipeline(run, props, scope, name)
+        if kind == "Fail":
+            message = _to_string(resolve(props.get("message", ""), scope))
+            code = _to_string(resolve(props.get("errorCode", ""), scope)) or "PipelineFailure"
+            raise ActivityFailure(code, message or f"The activity '{name}' failed.")
+        # Any other type: a simulated duration and a configurable fault.
+        run.sleep(float(self._cfg("activity_duration_seconds", 0.5)) * tf)
+        faults = parse_faults(self._cfg("activity_faults", ""))
+        rule = faults.get(name, faults.get(kind))
+        if rule == "fail" or (rule == "fail_once" and attempt == 0):
+            raise ActivityFailure("ActivityFaultInjected",
+                                  f"Activity '{name}' ({kind}) failed: fault injected by the emulator "
+                                  f"(activity_faults rule '{rule}').", "SystemError")
+        return {"executionDuration": round(float(self._cfg("activity_duration_seconds", 0.5)) * tf, 3)}
+
+    def _run_inner(self, run: _Run, activities: Any, scope: Scope, owner: str) -> None:
+        if not isinstance(activities, list):
+            raise ActivityFailure("InvalidPipelineDefinition", f"The inner activities of '{owner}' must be an array.")
+        outcome = self._run_container(run, activities, scope)
+        if run.cancel.is_set():
+            raise Cancelled()
+        if not outcome.ok:
+            err = outcome.error or {}
+            raise ActivityFailure(
+                err.get("errorCode") or "ActivityFailed",
+                f"Activity failed because an inner activity failed; Inner activity name: "
+                f"{outcome.failed_activity}, Error: {err.get('message', '')}",
+            )
+
+    def _for_each(self, run: _Run, props: dict[str, Any], scope: Scope, name: str) -> Any:
+        items = resolve(props.get("items"), scope)
+        if not isinstance(items, list):
+            raise ActivityFailure("InvalidTemplate", f"The ForEach items must be an array, got {items!r}.")
+        inner = props.get("activities") or []
+        sequential = bool(resolve(props.get("isSequential", False), scope))
+        try:
+            batch = max(1, min(50, int(resolve(props.get("batchCount", 20), scope) or 20)))
+        except (TypeError, ValueError):
+            batch = 20
+        failures: list[str] = []
+
+        def iteration(value: Any) -> None:
+            if run.cancel.is_set():
+                return
+            try:
+                self._run_inner(run, inner, scope.child(value, has_item=True), name)
+            except ActivityFailure as exc:
+                failures.append(exc.message)
+            except Cancelled:
+                pass
+
+        if sequential:
+            for value in items:
+                iteration(value)
+        elif items:
+            with ThreadPoolExecutor(max_workers=min(batch, len(items)),
+                                    thread_name_prefix=f"foreach-{name[:12]}") as pool:
+                list(pool.map(iteration, items))
+        if run.cancel.is_set():
+            raise Cancelled()
+        if failures:
+            raise ActivityFailure("ActivityFailed", failures[0])
+        return {"itemsCount": len(items)}
+
+    def _execute_pipeline(self, run: _Run, props: dict[str, Any], scope: Scope, name: str) -> Any:
+        ref = _obj(props.get("pipeline"))
+        child_id = str(resolve(ref.get("referenceName") or props.get("pipelineId") or "", scope)).lower()
+        workspace_id = str(resolve(props.get("workspaceId") or run.workspace_id, scope)).lower()
+        params = resolve(props.get("parameters") or {}, scope)
+        wait = bool(resolve(props.get("waitOnCompletion", False), scope))
+        with self.store.read() as conn:
+            item = load_item(conn, workspace_id, child_id) if child_id else None
+        if item is None or item.get("type") != PIPELINE_ITEM_TYPE:
+            raise ActivityFailure("PipelineNotFound",
+                                  f"The pipeline '{child_id}' to execute was not found in workspace {workspace_id}.")
+        child = self.run(workspace_id, child_id, "Pipeline",
+                         parameters=params if isinstance(params, dict) else {})
+        run.children.append(child["id"])
+        output = {"pipelineRunId": child["id"], "pipelineName": item.get("displayName")}
+        if not wait:
+            return output
+        while not self.wait(child["id"], timeout=0.05):
+            if run.cancel.is_set():
+                self.cancel(child["id"])
+                self.wait(child["id"], timeout=5)
+                raise Cancelled()
+        with self.store.read() as conn:
+            row = conn.execute("SELECT data FROM job_instances WHERE id = ?", (child["id"],)).fetchone()
+        final = loads(row["data"]) if row is not None else {"status": "Failed"}
+        if final["status"] == "Completed":
+            return output
+        if run.cancel.is_set():
+            raise Cancelled()
+        reason = _obj(final.get("failureReason"))
+        raise ActivityFailure(reason.get("errorCode") or "ChildPipelineFailed",
+                              f"The child pipeline run {child['id']} ended {final['status']}: "
+                              f"{reason.get('message', '')}".rstrip(": "))
+
+    # -- queries --------------------------------------------------------------------------
+    def activity_runs(self, conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute("SELECT data FROM activity_runs WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
+        return [public_activity_run(loads(r["data"])) for r in rows]
+
+    # -- schedules ------------------------------------------------------------------------
+    def _enabled_schedules(self) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            rows = conn.execute("SELECT workspace_id, item_id, job_type, revision, data FROM schedules").fetchall()
+        result = []
+        for row in rows:
+            data = loads(row["data"])
+            if data.get("enabled"):
+                result.append({**data, "revision": row["revision"], "workspaceId": row["workspace_id"],
+                               "itemId": row["item_id"], "jobType": row["job_type"]})
+        return result
+
+    def _fire_schedule(self, schedule: dict[str, Any]) -> None:
+        if self._stopping.is_set():
+            return
+        with self.store.tx() as conn:
+            if load_item(conn, schedule["workspaceId"], schedule["itemId"]) is None:
+                return
+            self.run(schedule["workspaceId"], schedule["itemId"], schedule["jobType"], invoke_type="Scheduled",
+                     execution_data=schedule.get("executionData") or {}, conn=conn)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (pipeline JSON is user input)."""
+    return value if isinstance(value, dict) else {}
+
+
+def parse_faults(raw: Any) -> dict[str, str]:
+    """The ``activity_faults`` rules: {activity name or type: "fail" | "fail_once"}."""
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            log.warning("activity_faults is not valid JSON; ignored")
+            return {}
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    rules: dict[str, str] = {}
+    for entry in text.split(","):
+        key, sep, rule = entry.partition("=")
+        if sep and key.strip():
+            rules[key.strip()] = rule.strip()
+    return rules
+
+
+class _joined:
+    """Context manager reusing a caller's open transaction (no commit of its own)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _inputs_of(act: dict[str, Any], props: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """The ``input`` of an activity run: its typeProperties with expressions evaluated where the
+    emulator can, nested activity lists left out."""
+    shown = {k: v for k, v in props.items() if k not in (
+        "activities", "ifTrueActivities", "ifFalseActivities", "cases", "defaultActivities")}
+    value = _resolve_lenient(shown, scope)
+    return value if isinstance(value, dict) else {}
+
+
+def public_activity_run(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+# -- activity run queries (queryactivityruns) --------------------------------------------------
+
+_OPERANDS = {
+    "activityname": "activityName", "activitytype": "activityType", "status": "status",
+    "activityrunid": "activityRunId", "pipelinerunid": "pipelineRunId", "pipelinename": "pipelineName",
+    "linkedservicename": "linkedServiceName", "activityrunstart": "activityRunStart",
+    "activityrunend": "activityRunEnd", "retryattempt": "retryAttempt",
+}
+_ORDER_KEYS = {
+    "activityrunstart": "activityRunStart", "activityrunend": "activityRunEnd",
+    "activityname": "activityName", "status": "status", "activitytype": "activityType",
+    "durationinms": "durationInMs", "pipelinename": "pipelineName",
+}
+
+
+class QueryError(ValueError):
+    """A queryactivityruns body the service would refuse (400); ``field`` names the bad part."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _last_updated(run: dict[str, Any]) -> datetime:
+    from .scheduler import parse_utc
+    return parse_utc(run.get("activityRunEnd") or run["activityRunStart"])
+
+
+def query_activity_runs(runs: list[dict[str, Any]], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Filter and order activity runs as ``queryactivityruns`` does.
+
+    filters: [{operand, operator Equals|NotEquals|In|NotIn, values}] (string comparison is
+    case-insensitive); orderBy: [{orderBy, order ASC|DESC}] (default ActivityRunStart ASC);
+    lastUpdatedAfter / lastUpdatedBefore: ISO date-times bounding the run's last update.
+    """
+    from .scheduler import parse_utc
+
+    result = list(runs)
+    filters = body.get("filters") or []
+    if not isinstance(filters, list):
+        raise QueryError("filters", "filters must be an array.")
+    for i, flt in enumerate(filters):
+        if not isinstance(flt, dict):
+            raise QueryError(f"filters[{i}]", "each filter must be an object.")
+        key = _OPERANDS.get(str(flt.get("operand", "")).casefold())
+        if key is None:
+            raise QueryError(f"filters[{i}].operand", f"unsupported operand {flt.get('operand')!r}; use one of "
+                             "ActivityName, ActivityType, Status, ActivityRunId, PipelineName, PipelineRunId, "
+                             "LinkedServiceName, ActivityRunStart, ActivityRunEnd, RetryAttempt.")
+        operator = str(flt.get("operator", "")).casefold()
+        if operator not in ("equals", "notequals", "in", "notin"):
+            raise QueryError(f"filters[{i}].operator", f"unsupported operator {flt.get('operator')!r}; use one of "
+                             "Equals, NotEquals, In, NotIn.")
+        values = flt.get("values")
+        if not isinstance(values, list) or not values:
+            raise QueryError(f"filters[{i}].values", "values must be a non-empty array.")
+        wanted = {_to_string(v).casefold() for v in values}
+
+        def matches(run: dict[str, Any], key: str = key, wanted: set[str] = wanted) -> bool:
+            return _to_string(run.get(key)).casefold() in wanted
+
+        positive = operator in ("equals", "in")
+        result = [r for r in result if matches(r) == positive]
+    for name in ("lastUpdatedAfter", "lastUpdatedBefore"):
+        raw = body.get(name)
+        if raw in (None, ""):
+            continue
+        try:
+            bound = parse_utc(str(raw))
+        except ValueError:
+            raise QueryError(name, f"{name} is not a valid ISO 8601 date-time.") from None
+        if name == "lastUpdatedAfter":
+            result = [r for r in result if _last_updated(r) >= bound]
+        else:
+            result = [r for r in result if _last_updated(r) <= bound]
+    order = body.get("orderBy") or [{"orderBy": "ActivityRunStart", "order": "ASC"}]
+    if not isinstance(order, list):
+        raise QueryError("orderBy", "orderBy must be an array.")
+    for i, spec in reversed(list(enumerate(order))):  # stable sorts, last key first
+        if not isinstance(spec, dict):
+            raise QueryError(f"orderBy[{i}]", "each orderBy entry must be an object.")
+        key = _ORDER_KEYS.get(str(spec.get("orderBy", "")).casefold())
+        if key is None:
+            raise QueryError(f"orderBy[{i}].orderBy", f"unsupported orderBy {spec.get('orderBy')!r}; use one of "
+                             "ActivityRunStart, ActivityRunEnd, ActivityName, ActivityType, Status, DurationInMs.")
+        direction = str(spec.get("order", "ASC")).upper()
+        if direction not in ("ASC", "DESC"):
+            raise QueryError(f"orderBy[{i}].order", "order must be ASC or DESC.")
+
+        def sort_key(run: dict[str, Any], key: str = key) -> tuple[int, Any]:
+            value = run.get(key)
+            if value is None:  # unfinished runs sort after finished ones ascending
+                return (1, "")
+            if isinstance(value, (int, float)):
+                return (0, value)
+            return (0, str(value).casefold() if key not in ("activityRunStart", "activityRunEnd") else str(value))
+
+        result.sort(key=sort_key, reverse=direction == "DESC")
+    return result
+
+
+__all__ = [
+    "PIPELINE_JOB_TYPES", "SCHEMA", "ActivityFailure", "Expression", "ExpressionError", "JobEngine",
+    "QueryError", "is_pipeline_job_type", "load_item", "load_pipeline_content", "query_activity_runs",
+    "resolve",
+]

@@ -1,0 +1,699 @@
+"""Items (generic and ``dataPipelines`` twins), definitions and folders (/v1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .context import EmulatorContext
+from .http import (
+    ApiError,
+    absolute_url,
+    check_uuid,
+    empty_response,
+    is_uuid,
+    json_body,
+    json_response,
+    opt_str,
+    page,
+    principal_of,
+    query_bool,
+    req_str,
+    require_role,
+)
+from .routes_operations import APPLIERS, start_operation, wants_lro
+from .routes_workspaces import ctx_of, delete_item_rows, workspace_id_of
+from .store import dumps, loads
+
+ITEM_NAME_MAX = 256
+ITEM_DESCRIPTION_MAX = 256
+FOLDER_NAME_MAX = 255
+FOLDER_MAX_DEPTH = 10
+PIPELINE = "DataPipeline"
+PIPELINE_CONTENT = "pipeline-content.json"
+PLATFORM = ".platform"
+PLATFORM_SCHEMA = "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json"
+DEFAULT_PIPELINE_CONTENT: dict[str, Any] = {"properties": {"activities": []}}
+
+#: Item types of the spec's ItemType enum (common/definitions.json).
+ITEM_TYPES = frozenset(["Dashboard", "Report", "SemanticModel", "PaginatedReport", "Datamart", "Lakehouse", "Eventhouse", "Environment", "KQLDatabase", "KQLQueryset", "KQLDashboard", "DataPipeline", "Notebook", "SparkJobDefinition", "MLExperiment", "MLModel", "Warehouse", "Eventstream", "SQLEndpoint", "MirroredWarehouse", "MirroredDatabase", "Reflex", "GraphQLApi", "MountedDataFactory", "SQLDatabase", "CopyJob", "VariableLibrary", "Dataflow", "ApacheAirflowJob", "WarehouseSnapshot", "DigitalTwinBuilder", "DigitalTwinBuilderFlow", "MirroredAzureDatabricksCatalog", "Map", "AnomalyDetector", "UserDataFunction", "GraphModel", "GraphQuerySet", "SnowflakeDatabase", "OperationsAgent", "CosmosDBDatabase", "Ontology", "EventSchemaSet", "DataAgent", "MirroredCatalog", "AppBackend", "OrgApp", "OrgAppAudience", "DataBuildToolJob", "AzureDatabricksStorage", "Plan"])
+
+_B64_RE = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _item_id_of(request: Request, param: str) -> str:
+    raw = str(request.path_params[param])
+    if not is_uuid(raw):
+        raise ApiError(404, "ItemNotFound", f"The requested item '{raw}' was not found.")
+    return raw.lower()
+
+
+def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str, *,
+              pipeline_only: bool = False) -> dict[str, Any]:
+    row = conn.execute("SELECT data FROM items WHERE id = ? AND workspace_id = ?",
+                       (item_id, workspace_id)).fetchone()
+    data: dict[str, Any] | None = None if row is None else loads(row["data"])
+    if data is None or (pipeline_only and data["type"] != PIPELINE):
+        raise ApiError(404, "ItemNotFound", f"The requested item '{item_id}' was not found.",
+                       related_resource={"resourceId": item_id, "resourceType": "Item"})
+    return data
+
+
+def item_view(data: dict[str, Any]) -> dict[str, Any]:
+    view = {"id": data["id"], "type": data["type"], "displayName": data["displayName"],
+            "description": data.get("description", ""), "workspaceId": data["workspaceId"]}
+    if data.get("folderId"):
+        view["folderId"] = data["folderId"]
+    return view
+
+
+def _check_item_name_free(conn: sqlite3.Connection, workspace_id: str, item_type: str, name: str,
+                          except_id: str | None = None) -> None:
+    row = conn.execute("SELECT id FROM items WHERE workspace_id = ? AND type = ? AND name_key = ?",
+                       (workspace_id, item_type, name.lower())).fetchone()
+    if row is not None and row["id"] != except_id:
+        raise ApiError(409, "ItemDisplayNameAlreadyInUse",
+                       f"An item of type '{item_type}' named '{name}' already exists in the workspace.")
+
+
+def _check_folder_exists(conn: sqlite3.Connection, workspace_id: str, folder_id: str | None) -> str:
+    if not folder_id:
+        return ""
+    fid = folder_id.lower() if is_uuid(folder_id) else folder_id
+    row = conn.execute("SELECT 1 FROM folders WHERE id = ? AND workspace_id = ?", (fid, workspace_id)).fetchone()
+    if row is None:
+        raise ApiError(404, "FolderNotFound", f"The folder '{folder_id}' was not found in the workspace.")
+    return fid
+
+
+def _decode_b64(payload: str, path: str) -> bytes:
+    # Tolerate missing padding (the spec's own examples omit it) but nothing else.
+    text = payload.strip()
+    if not _B64_RE.match(text):
+        raise ApiError(400, "CorruptedPayload", f"The payload of part '{path}' is not valid base64.")
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "CorruptedPayload", f"The payload of part '{path}' is not valid base64.") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def validate_definition(raw: Any, item_type: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Check a definition object; return it unchanged (kept verbatim) plus its decoded parts."""
+    if not isinstance(raw, dict):
+        raise ApiError(400, "InvalidInput", "The field 'definition' must be an object with 'parts'.")
+    parts = raw.get("parts")
+    if not isinstance(parts, list):
+        raise ApiError(400, "InvalidInput", "The field 'definition.parts' is required and must be an array.")
+    fmt = raw.get("format")
+    if fmt is not None and not isinstance(fmt, str):
+        raise ApiError(400, "InvalidInput", "The field 'definition.format' must be a string.")
+    decoded: dict[str, bytes] = {}
+    for index, part in enumerate(parts):
+        if not isinstance(part, dict):
+            raise ApiError(400, "InvalidInput", f"definition.parts[{index}] must be an object.")
+        path, payload, ptype = part.get("path"), part.get("payload"), part.get("payloadType")
+        if not isinstance(path, str) or not path:
+            raise ApiError(400, "InvalidInput", f"definition.parts[{index}].path is required and must be a string.")
+        if not isinstance(payload, str):
+            raise ApiError(400, "InvalidInput", f"definition.parts[{index}].payload is required and must be a string.")
+        if ptype != "InlineBase64":
+            raise ApiError(400, "InvalidInput",
+                           f"definition.parts[{index}].payloadType must be 'InlineBase64'.")
+        if path in decoded:
+            raise ApiError(400, "InvalidDefinition", f"The definition has more than one part with path '{path}'.")
+        decoded[path] = _decode_b64(payload, path)
+    if item_type == PIPELINE:
+        if PIPELINE_CONTENT not in decoded:
+            raise ApiError(400, "InvalidDefinition",
+                           f"A DataPipeline definition must contain the part '{PIPELINE_CONTENT}'.")
+        # Only the content is checked: the spec's own examples send a placeholder `.platform`
+        # that is not JSON, so an unreadable `.platform` is kept but its metadata is not applied.
+        try:
+            parsed = json.loads(decoded[PIPELINE_CONTENT])
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "CorruptedPayload", f"The part '{PIPELINE_CONTENT}' is not valid JSON.") from None
+        if not isinstance(parsed, dict):
+            raise ApiError(400, "CorruptedPayload", f"The part '{PIPELINE_CONTENT}' must be a JSON object.")
+    return raw, decoded
+
+
+def _definition_size(definition: dict[str, Any]) -> int:
+    return sum(len(str(p.get("payload", ""))) for p in definition.get("parts", []) if isinstance(p, dict))
+
+
+def _platform_metadata(decoded: dict[str, bytes]) -> dict[str, Any] | None:
+    if PLATFORM not in decoded:
+        return None
+    try:
+        parsed = json.loads(decoded[PLATFORM])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    meta = parsed.get("metadata") if isinstance(parsed, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+def render_definition(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[str, Any]:
+    """The stored definition with ``.platform`` always present and describing the item as it is now.
+
+    Stored parts are returned byte for byte. A stored ``.platform`` is returned verbatim when its
+    metadata still matches the item; otherwise (or when absent) it is synthesised from the item,
+    keeping the item's logicalId.
+    """
+    row = conn.execute("SELECT data FROM definitions WHERE item_id = ?", (item["id"],)).fetchone()
+    stored: dict[str, Any] = loads(row["data"]) if row is not None else {"parts": []}
+    parts = [dict(p) for p in stored.get("parts", []) if p.get("path") != PLATFORM]
+    if item["type"] == PIPELINE and not any(p.get("path") == PIPELINE_CONTENT for p in parts):
+        parts.insert(0, {"path": PIPELINE_CONTENT, "payload": _b64(json.dumps(DEFAULT_PIPELINE_CONTENT).encode()),
+                         "payloadType": "InlineBase64"})
+    stored_platform = next((p for p in stored.get("parts", []) if p.get("path") == PLATFORM), None)
+    platform_part = None
+    if stored_platform is not None:
+        try:
+            parsed = json.loads(base64.b64decode(stored_platform["payload"] + "=" * (-len(stored_platform["payload"]) % 4)))
+            meta = parsed.get("metadata", {})
+            if (meta.get("type") == item["type"] and meta.get("displayName") == item["displayName"]
+                    and (meta.get("description") or "") == (item.get("description") or "")):
+                platform_part = dict(stored_platform)
+        except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
+            platform_part = None
+    if platform_part is None:
+        platform = {
+            "$schema": PLATFORM_SCHEMA,
+            "metadata": {"type": item["type"], "displayName": item["displayName"],
+                         "description": item.get("description", "")},
+            "config": {"version": "2.0", "logicalId": item["logicalId"]},
+        }
+        platform_part = {"path": PLATFORM, "payload": _b64(json.dumps(platform, indent=2).encode()),
+                         "payloadType": "InlineBase64"}
+    parts.append(platform_part)
+    result: dict[str, Any] = {"parts": parts}
+    if stored.get("format"):
+        result = {"format": stored["format"], "parts": parts}
+    return {"definition": result}
+
+
+def _store_definition(conn: sqlite3.Connection, item_id: str, definition: dict[str, Any]) -> None:
+    conn.execute("INSERT OR REPLACE INTO definitions (item_id, data) VALUES (?, ?)", (item_id, dumps(definition)))
+
+
+# -- LRO appliers -------------------------------------------------------------------------------
+
+
+def _apply_create(ctx: EmulatorContext, conn: sqlite3.Connection, work: dict[str, Any]) -> dict[str, Any]:
+    item = work["item"]
+    if conn.execute("SELECT 1 FROM workspaces WHERE id = ?", (item["workspaceId"],)).fetchone() is None:
+        raise ApiError(404, "WorkspaceNotFound", "The workspace was deleted before the item was created.")
+    _check_item_name_free(conn, item["workspaceId"], item["type"], item["displayName"])
+    _check_item_limit(ctx, conn, item["workspaceId"])
+    _insert_item(conn, item, work.get("definition"))
+    return item_view(item)
+
+
+def _apply_update_definition(ctx: EmulatorContext, conn: sqlite3.Connection, work: dict[str, Any]) -> None:
+    item = load_item(conn, work["workspaceId"], work["itemId"])
+    _update_definition_now(conn, item, work["definition"], work.get("metadata"))
+
+
+APPLIERS["createItem"] = _apply_create
+APPLIERS["updateDefinition"] = _apply_update_definition
+
+
+def _insert_item(conn: sqlite3.Connection, item: dict[str, Any], definition: dict[str, Any] | None) -> None:
+    conn.execute(
+        "INSERT INTO items (id, workspace_id, type, name_key, folder_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+        (item["id"], item["workspaceId"], item["type"], item["displayName"].lower(), item.get("folderId") or "",
+         dumps(item)),
+    )
+    if definition is not None:
+        _store_definition(conn, item["id"], definition)
+
+
+def _save_item(conn: sqlite3.Connection, item: dict[str, Any]) -> None:
+    conn.execute("UPDATE items SET name_key = ?, folder_id = ?, data = ? WHERE id = ?",
+                 (item["displayName"].lower(), item.get("folderId") or "", dumps(item), item["id"]))
+
+
+def _update_definition_now(conn: sqlite3.Connection, item: dict[str, Any], definition: dict[str, Any],
+                           metadata: dict[str, Any] | None) -> None:
+    if metadata is not None:
+        name = metadata.get("displayName")
+        if isinstance(name, str) and name.strip() and name != item["displayName"]:
+            if len(name) > ITEM_NAME_MAX:
+                raise ApiError(400, "InvalidInput", f"displayName cannot exceed {ITEM_NAME_MAX} characters.")
+            _check_item_name_free(conn, item["workspaceId"], item["type"], name, except_id=item["id"])
+            item["displayName"] = name
+        description = metadata.get("description")
+        if isinstance(description, str):
+            if len(description) > ITEM_DESCRIPTION_MAX:
+                raise ApiError(400, "InvalidInput",
+                               f"description cannot exceed {ITEM_DESCRIPTION_MAX} characters.")
+            item["description"] = description
+        _save_item(conn, item)
+    _store_definition(conn, item["id"], definition)
+
+
+# -- items --------------------------------------------------------------------------------------
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _create_item(pipeline: bool) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        body = await json_body(request)
+        name = req_str(body, "displayName", max_length=ITEM_NAME_MAX)
+        description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX) or ""
+        if pipeline:
+            item_type = PIPELINE
+        else:
+            raw_type = body.get("type")
+            if not isinstance(raw_type, str) or not raw_type:
+                raise ApiError(400, "InvalidInput", "The field 'type' is required and must be a string.")
+            if raw_type not in ITEM_TYPES:
+                raise ApiError(400, "InvalidItemType", f"Item type '{raw_type}' is invalid.")
+            item_type = raw_type
+        folder_id = opt_str(body, "folderId")
+        raw_definition = body.get("definition")
+        if raw_definition is not None and body.get("creationPayload") is not None:
+            raise ApiError(400, "InvalidInput", "Use 'definition' or 'creationPayload', not both.")
+        definition: dict[str, Any] | None = None
+        if raw_definition is not None:
+            definition, _decoded = validate_definition(raw_definition, item_type)
+        item: dict[str, Any] = {
+            "id": str(uuid.uuid4()), "type": item_type, "displayName": name, "description": description,
+            "workspaceId": workspace_id, "logicalId": str(uuid.uuid4()),
+        }
+        with ctx.store.tx() as conn:
+            require_role(ctx, conn, workspace_id, principal, "Contributor")
+            fid = _check_folder_exists(conn, workspace_id, folder_id)
+            if fid:
+                item["folderId"] = fid
+            _check_item_name_free(conn, workspace_id, item_type, name)
+            _check_item_limit(ctx, conn, workspace_id)
+            if definition is not None and wants_lro(ctx, _definition_size(definition)):
+                return start_operation(ctx, conn, request, kind="createItem", owner=principal.object_id,
+                                       work={"item": item, "definition": definition})
+            _insert_item(conn, item, definition)
+        base = "dataPipelines" if pipeline else "items"
+        location = absolute_url(ctx, f"/v1/workspaces/{workspace_id}/{base}/{item['id']}", request)
+        return json_response(item_view(item), 201, {"Location": location})
+    return handler
+
+
+def _check_item_limit(ctx: EmulatorContext, conn: sqlite3.Connection, workspace_id: str) -> None:
+    limit = int(ctx.cfg("workspace_item_limit") or 0)
+    count = conn.execute("SELECT COUNT(*) AS n FROM items WHERE workspace_id = ?", (workspace_id,)).fetchone()["n"]
+    if limit and count >= limit:
+        raise ApiError(400, "WorkspaceItemsLimitExceeded",
+                       f"The workspace already holds the maximum of {limit} items.")
+
+
+def _folder_tree(conn: sqlite3.Connection, workspace_id: str) -> dict[str, str]:
+    """folder id -> parent id ('' = root) for the workspace."""
+    rows = conn.execute("SELECT id, parent_id FROM folders WHERE workspace_id = ?", (workspace_id,)).fetchall()
+    return {r["id"]: r["parent_id"] for r in rows}
+
+
+def _descendants(tree: dict[str, str], root: str) -> set[str]:
+    found = {root}
+    changed = True
+    while changed:
+        changed = False
+        for fid, parent in tree.items():
+            if parent in found and fid not in found:
+                found.add(fid)
+                changed = True
+    return found
+
+
+def _folder_scope(conn: sqlite3.Connection, request: Request, workspace_id: str) -> set[str] | None:
+    """Folder ids to include per ``rootFolderId``/``recursive``; None means everything."""
+    recursive = query_bool(request, "recursive", default=True)
+    root = request.query_params.get("rootFolderId")
+    if root:
+        root_id = _check_folder_exists(conn, workspace_id, root)
+        return _descendants(_folder_tree(conn, workspace_id), root_id) if recursive else {root_id}
+    return None if recursive else {""}
+
+
+def _list_items(pipeline: bool) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        item_type = PIPELINE if pipeline else request.query_params.get("type")
+        if item_type is not None and item_type not in ITEM_TYPES:
+            raise ApiError(400, "InvalidItemType", f"Item type '{item_type}' is invalid.")
+        with ctx.store.read() as conn:
+            require_role(ctx, conn, workspace_id, principal, "Viewer")
+            scope = _folder_scope(conn, request, workspace_id)
+            if item_type is None:
+                rows = conn.execute("SELECT folder_id, data FROM items WHERE workspace_id = ? ORDER BY rowid",
+                                    (workspace_id,)).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT folder_id, data FROM items WHERE workspace_id = ? AND type = ? ORDER BY rowid",
+                    (workspace_id, item_type)).fetchall()
+        views = [item_view(loads(r["data"])) for r in rows if scope is None or r["folder_id"] in scope]
+        return json_response(page(request, ctx, views))
+    return handler
+
+
+def _get_item(pipeline: bool, param: str) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        item_id = _item_id_of(request, param)
+        with ctx.store.read() as conn:
+            require_role(ctx, conn, workspace_id, principal, "Viewer")
+            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+        return json_response(item_view(item))
+    return handler
+
+
+def _update_item(pipeline: bool, param: str) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        item_id = _item_id_of(request, param)
+        body = await json_body(request)
+        name = opt_str(body, "displayName", max_length=ITEM_NAME_MAX)
+        if name is not None and not name.strip():
+            raise ApiError(400, "InvalidInput", "The field 'displayName' must not be empty.")
+        description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX)
+        with ctx.store.tx() as conn:
+            require_role(ctx, conn, workspace_id, principal, "Contributor")
+            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            if name is not None:
+                _check_item_name_free(conn, workspace_id, item["type"], name, except_id=item_id)
+                item["displayName"] = name
+            if description is not None:
+                item["description"] = description
+            _save_item(conn, item)
+        return json_response(item_view(item))
+    return handler
+
+
+def _delete_item(pipeline: bool, param: str) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        item_id = _item_id_of(request, param)
+        hard = query_bool(request, "hardDelete", default=False)
+        with ctx.store.tx() as conn:
+            # Soft delete needs write access; permanent deletion is reserved to workspace Admins.
+            require_role(ctx, conn, workspace_id, principal, "Admin" if hard else "Contributor")
+            load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            delete_item_rows(ctx, conn, item_id)
+        return empty_response(200)
+    return handler
+
+
+def _get_definition(pipeline: bool, param: str) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        item_id = _item_id_of(request, param)
+        with ctx.store.tx() as conn:
+            require_role(ctx, conn, workspace_id, principal, "Contributor")
+            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            result = render_definition(conn, item)
+            if wants_lro(ctx, _definition_size(result["definition"])):
+                return start_operation(ctx, conn, request, kind="getDefinition", owner=principal.object_id,
+                                       result=result)
+        return json_response(result)
+    return handler
+
+
+def _update_definition(pipeline: bool, param: str) -> Handler:
+    async def handler(request: Request) -> Response:
+        ctx = ctx_of(request)
+        principal = principal_of(request)
+        workspace_id = workspace_id_of(request)
+        item_id = _item_id_of(request, param)
+        update_metadata = query_bool(request, "updateMetadata", default=False)
+        body = await json_body(request)
+        with ctx.store.tx() as conn:
+            require_role(ctx, conn, workspace_id, principal, "Contributor")
+            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            definition, decoded = validate_definition(body.get("definition"), item["type"])
+            metadata = _platform_metadata(decoded) if update_metadata else None
+            if wants_lro(ctx, _definition_size(definition)):
+                return start_operation(ctx, conn, request, kind="updateDefinition", owner=principal.object_id,
+                                       work={"workspaceId": workspace_id, "itemId": item_id,
+                                             "definition": definition, "metadata": metadata})
+            _update_definition_now(conn, item, definition, metadata)
+        return empty_response(200)
+    return handler
+
+
+async def move_item(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    item_id = _item_id_of(request, "itemId")
+    body = await json_body(request, required=False)
+    target = opt_str(body, "targetFolderId")
+    with ctx.store.tx() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Contributor")
+        item = load_item(conn, workspace_id, item_id)
+        fid = _check_folder_exists(conn, workspace_id, target)
+        if fid:
+            item["folderId"] = fid
+        else:
+            item.pop("folderId", None)
+        _save_item(conn, item)
+    # The spec answers MovedItems: the moved item plus nothing else for a single move.
+    return json_response({"value": [item_view(item)]})
+
+
+# -- folders ------------------------------------------------------------------------------------
+
+
+def folder_view(data: dict[str, Any]) -> dict[str, Any]:
+    view = {"id": data["id"], "displayName": data["displayName"], "workspaceId": data["workspaceId"]}
+    if data.get("parentFolderId"):
+        view["parentFolderId"] = data["parentFolderId"]
+    return view
+
+
+def _folder_id_of(request: Request) -> str:
+    raw = str(request.path_params["folderId"])
+    if not is_uuid(raw):
+        raise ApiError(404, "FolderNotFound", f"The folder '{raw}' was not found.")
+    return raw.lower()
+
+
+def _load_folder(conn: sqlite3.Connection, workspace_id: str, folder_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT data FROM folders WHERE id = ? AND workspace_id = ?",
+                       (folder_id, workspace_id)).fetchone()
+    if row is None:
+        raise ApiError(404, "FolderNotFound", f"The folder '{folder_id}' was not found in the workspace.")
+    data: dict[str, Any] = loads(row["data"])
+    return data
+
+
+def _folder_name(body: dict[str, Any]) -> str:
+    name = req_str(body, "displayName", max_length=FOLDER_NAME_MAX)
+    if name != name.strip() or any(ch in name for ch in '~"#%&*:<>?/\\{|}') or any(ord(c) < 32 for c in name):
+        raise ApiError(400, "InvalidInput",
+                       "Folder names cannot start or end with a space or contain any of ~\"#%&*:<>?/\\{|}.")
+    return name
+
+
+def _check_folder_name_free(conn: sqlite3.Connection, workspace_id: str, parent: str, name: str,
+                            except_id: str | None = None) -> None:
+    row = conn.execute("SELECT id FROM folders WHERE workspace_id = ? AND parent_id = ? AND name_key = ?",
+                       (workspace_id, parent, name.lower())).fetchone()
+    if row is not None and row["id"] != except_id:
+        raise ApiError(409, "FolderDisplayNameAlreadyInUse",
+                       f"A folder named '{name}' already exists in the destination folder.")
+
+
+def _depth(tree: dict[str, str], folder_id: str) -> int:
+    depth = 0
+    current = folder_id
+    while current:
+        depth += 1
+        current = tree.get(current, "")
+    return depth
+
+
+def _subtree_height(tree: dict[str, str], folder_id: str) -> int:
+    children = [f for f, p in tree.items() if p == folder_id]
+    return 1 + max((_subtree_height(tree, c) for c in children), default=0)
+
+
+def _save_folder(conn: sqlite3.Connection, data: dict[str, Any]) -> None:
+    conn.execute("UPDATE folders SET parent_id = ?, name_key = ?, data = ? WHERE id = ?",
+                 (data.get("parentFolderId") or "", data["displayName"].lower(), dumps(data), data["id"]))
+
+
+async def create_folder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    body = await json_body(request)
+    name = _folder_name(body)
+    parent_raw = opt_str(body, "parentFolderId")
+    with ctx.store.tx() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Contributor")
+        parent = _check_folder_exists(conn, workspace_id, parent_raw)
+        if parent and _depth(_folder_tree(conn, workspace_id), parent) >= FOLDER_MAX_DEPTH:
+            raise ApiError(400, "FolderDepthOutOfRange",
+                           f"Folders can be nested at most {FOLDER_MAX_DEPTH} levels deep.")
+        _check_folder_name_free(conn, workspace_id, parent, name)
+        data: dict[str, Any] = {"id": str(uuid.uuid4()), "displayName": name, "workspaceId": workspace_id}
+        if parent:
+            data["parentFolderId"] = parent
+        conn.execute("INSERT INTO folders (id, workspace_id, parent_id, name_key, data) VALUES (?, ?, ?, ?, ?)",
+                     (data["id"], workspace_id, parent, name.lower(), dumps(data)))
+    location = absolute_url(ctx, f"/v1/workspaces/{workspace_id}/folders/{data['id']}", request)
+    return json_response(folder_view(data), 201, {"Location": location})
+
+
+async def list_folders(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    with ctx.store.read() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Viewer")
+        recursive = query_bool(request, "recursive", default=True)
+        root = request.query_params.get("rootFolderId")
+        tree = _folder_tree(conn, workspace_id)
+        if root:
+            root_id = _check_folder_exists(conn, workspace_id, root)
+            wanted = (_descendants(tree, root_id) - {root_id}) if recursive else {
+                f for f, p in tree.items() if p == root_id}
+        else:
+            wanted = set(tree) if recursive else {f for f, p in tree.items() if p == ""}
+        rows = conn.execute("SELECT id, data FROM folders WHERE workspace_id = ? ORDER BY rowid",
+                            (workspace_id,)).fetchall()
+    views = [folder_view(loads(r["data"])) for r in rows if r["id"] in wanted]
+    return json_response(page(request, ctx, views))
+
+
+async def get_folder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    folder_id = _folder_id_of(request)
+    with ctx.store.read() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Viewer")
+        data = _load_folder(conn, workspace_id, folder_id)
+    return json_response(folder_view(data))
+
+
+async def update_folder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    folder_id = _folder_id_of(request)
+    body = await json_body(request)
+    name = _folder_name(body)
+    with ctx.store.tx() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Contributor")
+        data = _load_folder(conn, workspace_id, folder_id)
+        _check_folder_name_free(conn, workspace_id, data.get("parentFolderId") or "", name, except_id=folder_id)
+        data["displayName"] = name
+        _save_folder(conn, data)
+    return json_response(folder_view(data))
+
+
+async def delete_folder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    folder_id = _folder_id_of(request)
+    with ctx.store.tx() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Contributor")
+        _load_folder(conn, workspace_id, folder_id)
+        has_child = conn.execute("SELECT 1 FROM folders WHERE workspace_id = ? AND parent_id = ? LIMIT 1",
+                                 (workspace_id, folder_id)).fetchone()
+        has_item = conn.execute("SELECT 1 FROM items WHERE workspace_id = ? AND folder_id = ? LIMIT 1",
+                                (workspace_id, folder_id)).fetchone()
+        if has_child or has_item:
+            raise ApiError(409, "FolderNotEmpty", "The folder is not empty; move or delete its content first.")
+        conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+    return empty_response(200)
+
+
+async def move_folder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    principal = principal_of(request)
+    workspace_id = workspace_id_of(request)
+    folder_id = _folder_id_of(request)
+    body = await json_body(request, required=False)
+    target_raw = opt_str(body, "targetFolderId")
+    if target_raw is not None:
+        target_raw = check_uuid(target_raw, "targetFolderId")
+    with ctx.store.tx() as conn:
+        require_role(ctx, conn, workspace_id, principal, "Contributor")
+        data = _load_folder(conn, workspace_id, folder_id)
+        target = _check_folder_exists(conn, workspace_id, target_raw)
+        tree = _folder_tree(conn, workspace_id)
+        if target and target in _descendants(tree, folder_id):
+            raise ApiError(400, "InfiniteFolderHierarchyLoop",
+                           "A folder cannot be moved into itself or one of its descendants.")
+        if target and _depth(tree, target) + _subtree_height(tree, folder_id) > FOLDER_MAX_DEPTH:
+            raise ApiError(400, "FolderDepthOutOfRange",
+                           f"Folders can be nested at most {FOLDER_MAX_DEPTH} levels deep.")
+        _check_folder_name_free(conn, workspace_id, target, data["displayName"], except_id=folder_id)
+        if target:
+            data["parentFolderId"] = target
+        else:
+            data.pop("parentFolderId", None)
+        _save_folder(conn, data)
+    return json_response(folder_view(data))
+
+
+def routes() -> list[Route]:
+    ws = "/v1/workspaces/{workspaceId}"
+    out: list[Route] = []
+    for base, param, pipeline in (("items", "itemId", False), ("dataPipelines", "dataPipelineId", True)):
+        coll = f"{ws}/{base}"
+        one = f"{coll}/{{{param}}}"
+        out += [
+            Route(coll, _create_item(pipeline), methods=["POST"]),
+            Route(coll, _list_items(pipeline), methods=["GET"]),
+            Route(one, _get_item(pipeline, param), methods=["GET"]),
+            Route(one, _update_item(pipeline, param), methods=["PATCH"]),
+            Route(one, _delete_item(pipeline, param), methods=["DELETE"]),
+            Route(one + "/getDefinition", _get_definition(pipeline, param), methods=["POST"]),
+            Route(one + "/updateDefinition", _update_definition(pipeline, param), methods=["POST"]),
+        ]
+    out += [
+        Route(ws + "/items/{itemId}/move", move_item, methods=["POST"]),
+        Route(ws + "/folders", create_folder, methods=["POST"]),
+        Route(ws + "/folders", list_folders, methods=["GET"]),
+        Route(ws + "/folders/{folderId}", get_folder, methods=["GET"]),
+        Route(ws + "/folders/{folderId}", update_folder, methods=["PATCH"]),
+        Route(ws + "/folders/{folderId}", delete_folder, methods=["DELETE"]),
+        Route(ws + "/folders/{folderId}/move", move_folder, methods=["POST"]),
+    ]
+    return out

@@ -1,0 +1,192 @@
+"""Fault injection (throttling, 5xx, latency, dropped connections) and hostile input.
+
+Faults are switched on through the admin endpoint for the span of one `with emulator.config(...)`
+block and apply to /v1 only, so the admin plane can always switch them off again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+
+def _name() -> str:
+    return f"fault-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def ws(emulator: Any) -> Iterator[str]:
+    api = emulator.session()
+    wid = str(api.post(f"{emulator.api_url}/workspaces", json={"displayName": _name()}).json()["id"])
+    yield wid
+    api.delete(f"{emulator.api_url}/workspaces/{wid}")
+
+
+def _second_sp_session(emulator: Any) -> requests.Session:
+    sp = [p for p in emulator.principals if p["kind"] == "ServicePrincipal"][1]
+    return emulator.session(emulator.token(client_id=sp["client_id"]))
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+def test_throttling_is_per_principal_with_retry_after(emulator: Any) -> None:
+    api = emulator.session()
+    other = _second_sp_session(emulator)
+    url = f"{emulator.api_url}/capacities"
+    with emulator.config(throttle_limit=3, throttle_window_seconds=30.0, throttle_retry_after=7):
+        statuses = [api.get(url) for _ in range(5)]
+        assert [r.status_code for r in statuses[:3]] == [200, 200, 200]
+        blocked = statuses[3]
+        assert blocked.status_code == 429 and statuses[4].status_code == 429
+        assert blocked.headers["Retry-After"] == "7"
+        body = blocked.json()
+        assert body["errorCode"] == "RequestBlocked" and body["message"] and body["requestId"]
+        assert blocked.headers["x-ms-public-api-error-code"] == "RequestBlocked"
+        # Another caller has its own budget.
+        assert other.get(url).status_code == 200
+    with emulator.config(throttle_limit=2, throttle_window_seconds=1.0):
+        codes = [api.get(url).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        time.sleep(1.05)
+        assert api.get(url).status_code == 200, "a new window admits requests again"
+
+
+def test_error_rate_answers_500_and_503(emulator: Any) -> None:
+    api = emulator.session()
+    url = f"{emulator.api_url}/capacities"
+    with emulator.config(error_rate=1.0):
+        seen = set()
+        for _ in range(30):
+            resp = api.get(url)
+            assert resp.status_code in (500, 503)
+            assert resp.json()["errorCode"] in ("InternalServerError", "ServiceUnavailable")
+            assert resp.headers["x-ms-public-api-error-code"] == resp.json()["errorCode"]
+            if resp.status_code == 503:
+                assert int(resp.headers["Retry-After"]) >= 0
+            seen.add(resp.status_code)
+        assert seen == {500, 503}
+        assert emulator.admin("GET", "/config").status_code == 200, "the admin plane is never faulted"
+    with emulator.config(error_rate=0.5):
+        codes = {api.get(url).status_code for _ in range(40)}
+        assert 200 in codes and codes & {500, 503}
+    assert api.get(url).status_code == 200
+
+
+def test_latency_is_added(emulator: Any) -> None:
+    api = emulator.session()
+    url = f"{emulator.api_url}/capacities"
+    api.get(url)
+    with emulator.config(latency_ms=600):
+        start = time.monotonic()
+        assert api.get(url).status_code == 200
+        assert time.monotonic() - start >= 0.6
+    start = time.monotonic()
+    api.get(url)
+    assert time.monotonic() - start < 0.6
+
+
+def test_dropped_connections(emulator: Any, ws: str) -> None:
+    api = emulator.session()
+    url = f"{emulator.api_url}/workspaces/{ws}/items"
+    with emulator.config(drop_rate=1.0):
+        for _ in range(3):
+            with pytest.raises(requests.exceptions.RequestException):
+                api.post(url, json={"displayName": _name(), "type": "DataPipeline"}, timeout=10)
+    # The request never reached the handler, and the server carries on.
+    assert api.get(url).json()["value"] == []
+    with emulator.config(drop_rate=0.5):
+        outcomes = set()
+        for _ in range(30):
+            try:
+                outcomes.add(api.get(url, timeout=10).status_code)
+            except requests.exceptions.RequestException:
+                outcomes.add("dropped")
+        assert outcomes == {200, "dropped"}
+
+
+def test_faulted_requests_are_counted(emulator: Any) -> None:
+    api = emulator.session()
+    emulator.reset_stats()
+    with emulator.config(error_rate=1.0):
+        for _ in range(4):
+            api.get(f"{emulator.api_url}/capacities")
+    assert emulator.stats()["by_route"]["GET /v1/capacities"] == 4
+
+
+# -- hostile input ---------------------------------------------------------------------------------
+
+
+def _assert_clean_4xx(resp: requests.Response) -> dict[str, Any]:
+    assert 400 <= resp.status_code < 500, f"{resp.request.method} {resp.url}: {resp.status_code} {resp.text[:300]}"
+    body: dict[str, Any] = resp.json()
+    assert body["errorCode"] and body["message"] and body["requestId"]
+    return body
+
+
+def test_malformed_bodies_get_clear_400s(emulator: Any, ws: str) -> None:
+    api = emulator.session()
+    url = f"{emulator.api_url}/workspaces"
+    headers = {"content-type": "application/json"}
+    for raw in (b"{not json", b"[1, 2]", b'"text"', b"null", b"", b"\xff\xfe\x00garbage", b"[" * 100_000 + b"]" * 100_000):
+        body = _assert_clean_4xx(api.post(url, data=raw, headers=headers))
+        assert body["errorCode"] == "InvalidRequest"
+    for payload in ({"displayName": 12}, {"displayName": None}, {"displayName": ["a"]},
+                    {"displayName": "ok", "description": {"x": 1}}):
+        assert _assert_clean_4xx(api.post(url, json=payload))["errorCode"] == "InvalidInput"
+
+
+def test_huge_body_is_refused(emulator: Any, ws: str) -> None:
+    api = emulator.session()
+    big = b'{"displayName": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    resp = api.post(f"{emulator.api_url}/workspaces/{ws}/items", data=big, headers={"content-type": "application/json"})
+    assert resp.status_code == 413
+    assert resp.json()["errorCode"] == "RequestBodyTooLarge"
+
+
+def test_unknown_routes_and_methods(emulator: Any, ws: str) -> None:
+    api = emulator.session()
+    body = _assert_clean_4xx(api.get(f"{emulator.api_url}/no/such/thing"))
+    assert body["errorCode"] == "EntityNotFound"
+    resp = api.put(f"{emulator.api_url}/workspaces/{ws}", json={})
+    assert resp.status_code == 405 and resp.json()["errorCode"] == "MethodNotAllowed"
+    assert "PATCH" in resp.headers["Allow"]
+    assert _assert_clean_4xx(api.get(f"{emulator.base_url}/nowhere"))["errorCode"] == "UnknownRoute"
+    assert _assert_clean_4xx(api.delete(f"{emulator.api_url}/workspaces/{ws}/items/xyz?hardDelete=maybe"))
+
+
+def test_fuzzed_bodies_never_crash(emulator: Any, ws: str) -> None:
+    api = emulator.session()
+    base = f"{emulator.api_url}/workspaces/{ws}"
+    item = api.post(f"{base}/dataPipelines", json={"displayName": _name()}).json()["id"]
+    folder = api.post(f"{base}/folders", json={"displayName": "F"}).json()["id"]
+    targets = [
+        ("POST", f"{base}/items"), ("POST", f"{base}/dataPipelines"), ("PATCH", f"{base}/items/{item}"),
+        ("POST", f"{base}/items/{item}/updateDefinition"), ("POST", f"{base}/roleAssignments"),
+        ("PATCH", f"{base}/roleAssignments/{uuid.uuid4()}"), ("POST", f"{base}/assignToCapacity"),
+        ("POST", f"{base}/folders"), ("PATCH", f"{base}/folders/{folder}"), ("POST", f"{base}/folders/{folder}/move"),
+        ("POST", f"{base}/items/{item}/move"), ("PATCH", base), ("POST", f"{emulator.api_url}/workspaces"),
+    ]
+    bodies: list[Any] = [
+        {}, {"displayName": 1, "type": 2}, {"displayName": "x", "type": "DataPipeline", "definition": "x"},
+        {"definition": {"parts": [1, None]}}, {"definition": {"parts": [{"path": 1, "payload": [], "payloadType": 3}]}},
+        {"definition": {"format": 5, "parts": []}}, {"principal": "me", "role": "Admin"},
+        {"principal": {"id": "not-a-guid", "type": "User"}, "role": "Viewer"}, {"role": 7}, {"capacityId": 12},
+        {"capacityId": "not-a-guid"}, {"targetFolderId": 5}, {"targetFolderId": "nope"},
+        {"displayName": "x", "folderId": "nope", "type": "DataPipeline"}, {"parentFolderId": 3, "displayName": "y"},
+        {"displayName": "\u0000"}, {"description": "d" * 5000},
+    ]
+    for method, url in targets:
+        for body in bodies:
+            resp = api.request(method, url, json=body)
+            assert resp.status_code < 500, f"{method} {url} {body}: {resp.status_code} {resp.text[:300]}"
+            if resp.status_code >= 400:
+                _assert_clean_4xx(resp)
+    for query in ("recursive=perhaps", "type=%00", "continuationToken=%%%", "rootFolderId=nope"):
+        resp = api.get(f"{base}/items?{query}")
+        _assert_clean_4xx(resp)
