@@ -192,6 +192,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 # -- admin control plane (outside /v1) -----------------------------------------------------------
 
 
+def _is_str_mapping(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
 def _admin_routes(ctx: EmulatorContext) -> list[BaseRoute]:
     async def get_config(request: Request) -> Response:
         return json_response({**DEFAULT_CONFIG, **ctx.config})
@@ -205,6 +209,7 @@ def _admin_routes(ctx: EmulatorContext) -> list[BaseRoute]:
             default = DEFAULT_CONFIG[key]
             ok = (isinstance(value, bool) if isinstance(default, bool)
                   else isinstance(value, str) if isinstance(default, str)
+                  else _is_str_mapping(value) if isinstance(default, dict)
                   else isinstance(value, int | float) and not isinstance(value, bool))
             if not ok:
                 raise ApiError(400, "InvalidInput", f"Config key '{key}' has the wrong type.")

@@ -37,6 +37,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "capacity_assignment_seconds": 0.3,
     # Items per workspace (the service documents 1000); beyond it 400 WorkspaceItemsLimitExceeded.
     "workspace_item_limit": 1000,
+    # Activities that fail on purpose: {activity name or type: "fail" | "fail_once"} (jobs.py).
+    "activity_faults": {},
 }
 
 

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .context import DEFAULT_CONFIG
 from .http import utc_iso
 from .scheduler import Scheduler
 from .store import Store, dumps, loads
@@ -81,11 +80,6 @@ CREATE INDEX IF NOT EXISTS schedules_item ON schedules (item_id, created);
 # Registered at import: server.py imports this module before it opens the store.
 Store.register_schema(SCHEMA)
 
-# The engine's own config key. The admin endpoint only accepts keys present in DEFAULT_CONFIG and
-# values of the default's type, so it is registered here (before server.py copies the defaults) as
-# a string: JSON (``'{"Copy1": "fail"}'``) or ``"Copy1=fail,Notebook=fail_once"``. A dict is also
-# understood, should the admin endpoint accept objects.
-DEFAULT_CONFIG.setdefault("activity_faults", "")
 
 PIPELINE_ITEM_TYPE = "DataPipeline"
 #: Job type spellings in use for pipelines (docs: Pipeline; spec: execute / Execute).
@@ -128,7 +122,10 @@ def load_pipeline_content(conn: sqlite3.Connection, item_id: str) -> dict[str, A
     for part in definition.get("parts") or []:
         if str(part.get("path", "")).lstrip("/") == PIPELINE_CONTENT:
             try:
-                content = json.loads(base64.b64decode(part.get("payload") or "", validate=False))
+                payload = str(part.get("payload") or "")
+                # Stored verbatim, and the create endpoint tolerates missing padding (as the spec's
+                # examples send it), so pad before decoding.
+                content = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4), validate=False))
             except (binascii.Error, ValueError) as exc:
                 raise ValueError(f"{PIPELINE_CONTENT} is not valid base64-encoded JSON: {exc}") from None
             if not isinstance(content, dict):
@@ -1031,7 +1028,7 @@ class JobEngine:
             raise ActivityFailure(code, message or f"The activity '{name}' failed.")
         # Any other type: a simulated duration and a configurable fault.
         run.sleep(float(self._cfg("activity_duration_seconds", 0.5)) * tf)
-        faults = parse_faults(self._cfg("activity_faults", ""))
+        faults = parse_faults(self._cfg("activity_faults", {}))
         rule = faults.get(name, faults.get(kind))
         if rule == "fail" or (rule == "fail_once" and attempt == 0):
             raise ActivityFailure("ActivityFaultInjected",
@@ -1156,24 +1153,7 @@ def _obj(value: Any) -> dict[str, Any]:
 
 def parse_faults(raw: Any) -> dict[str, str]:
     """The ``activity_faults`` rules: {activity name or type: "fail" | "fail_once"}."""
-    if isinstance(raw, dict):
-        return {str(k): str(v) for k, v in raw.items()}
-    if not isinstance(raw, str) or not raw.strip():
-        return {}
-    text = raw.strip()
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            log.warning("activity_faults is not valid JSON; ignored")
-            return {}
-        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
-    rules: dict[str, str] = {}
-    for entry in text.split(","):
-        key, sep, rule = entry.partition("=")
-        if sep and key.strip():
-            rules[key.strip()] = rule.strip()
-    return rules
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
 class _joined:

@@ -121,7 +121,7 @@ def test_wait_then_failing_activity_fails_the_run(api: Api, emulator: EmulatorPr
         {"name": "AfterCopy", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
          "dependsOn": [{"activity": "Copy1", "dependencyConditions": ["Succeeded"]}]},
     ]}})
-    with emulator.config(activity_faults="Copy1=fail"):
+    with emulator.config(activity_faults={"Copy1": "fail"}):
         location = api.run(ws, item)
         first = api.call("GET", location).json()
         assert first["status"] in ("NotStarted", "InProgress")
@@ -278,7 +278,7 @@ CONTROL_FLOW = {"properties": {
 def test_if_condition_for_each_set_variable_inactive_and_retry(api: Api, emulator: EmulatorProcess) -> None:
     ws = api.workspace()
     item = api.pipeline(ws, CONTROL_FLOW)
-    with emulator.config(activity_faults=json.dumps({"Flaky": "fail_once"})):
+    with emulator.config(activity_faults={"Flaky": "fail_once"}):
         # Newer request shape: a top-level parameters array.
         job = api.wait(api.run(ws, item, {"parameters": [
             {"name": "n", "type": "Automatic", "value": 5},
