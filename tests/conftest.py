@@ -68,6 +68,8 @@ class EmulatorProcess:
         info_path = self.data_dir / "emulator.json"
         stderr = open(self._stderr_path, "ab")  # noqa: SIM115 - owned by the child for its life
         try:
+            # No preexec_fn: it forces a plain fork() in a process that has loaded grpc (the e2e tests'
+            # Automation API), whose fork handlers then abort the child.
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "fabric_resources.emulator", "serve",
                  "--data-dir", str(self.data_dir), "--port", "0"],
@@ -75,7 +77,6 @@ class EmulatorProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                preexec_fn=_die_with_parent,
             )
         finally:
             stderr.close()
@@ -230,17 +231,6 @@ class EmulatorProcess:
 
     def reset_stats(self) -> None:
         self.admin("DELETE", "/stats").raise_for_status()
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel SIGTERM the emulator if the test process dies without cleanup."""
-    try:
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

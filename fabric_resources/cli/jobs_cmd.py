@@ -1,0 +1,699 @@
+"""Run and watch pipelines: ``run``, ``runs``, ``status``, ``cancel``, ``activities``.
+
+Pipelines and workspaces are named by display name or id. Without ``--workspace`` every workspace
+the identity can see is searched, so a pipeline name must be unique across them (an ambiguous name
+is reported with the candidates' ids). A run is found from its id alone by asking each candidate
+pipeline for it; ``--workspace`` / ``--pipeline`` narrow (and speed up) that search.
+
+``--output json`` prints stable, camelCase keys (Fabric's own spelling), documented per command:
+
+* run object (``run``, ``status``, ``cancel``, each entry of ``runs``): ``id, workspaceId,
+  workspaceName, pipelineId, pipelineName, jobType, invokeType, status, startTimeUtc, endTimeUtc,
+  durationSeconds, failureReason`` (``failureReason`` is ``{errorCode, message}`` or null);
+  ``run --wait`` adds ``activities``.
+* activity object (``activities``): ``activityName, activityType, activityRunId, status,
+  activityRunStart, activityRunEnd, durationSeconds, error`` (``error`` is ``{errorCode, message}``
+  or null).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from fabric_resources.cli._common import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_TIMEOUT,
+    CliError,
+    build_client,
+    command,
+    connection_parent,
+    default_workspace,
+    format_duration,
+    output_format,
+    print_json,
+    redact,
+    render_table,
+)
+
+if TYPE_CHECKING:
+    from fabric_resources.client import FabricClient
+
+PIPELINE_TYPE = "DataPipeline"
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled", "Deduped"})
+WORKSPACE_HELP = (
+    "workspace display name or id (default: with --stack, the stack's fabric-resources:workspaceName; "
+    "otherwise every workspace you can see is searched)"
+)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def register(subparsers: Any) -> None:
+    parent = connection_parent()
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            name, parents=[parent], help=help_text, description=description, epilog=EXIT_CODES_HELP
+        )
+        return parser
+
+    p = add(
+        "run",
+        "start a pipeline run (optionally wait for it, showing progress)",
+        "Start a run of PIPELINE (display name or id). With --wait, show activities as they start and "
+        "finish and exit 0 if the run completes, 1 if it fails or is cancelled.",
+    )
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline display name or id")
+    p.add_argument("--workspace", "-w", metavar="W", help=WORKSPACE_HELP)
+    p.add_argument(
+        "--param",
+        "-p",
+        dest="params",
+        metavar="NAME=VALUE",
+        action="append",
+        type=_param,
+        default=[],
+        help="pipeline parameter (repeatable); values are passed as strings",
+    )
+    p.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    p.add_argument("--timeout", metavar="S", type=_positive_float, help="with --wait: give up after S seconds")
+    p.add_argument(
+        "--poll-interval",
+        metavar="S",
+        type=_positive_float,
+        default=2.0,
+        help="with --wait: seconds between status checks (default 2)",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = add("runs", "list recent runs of a pipeline", "List the most recent runs of PIPELINE, newest first.")
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline display name or id")
+    p.add_argument("--workspace", "-w", metavar="W", help=WORKSPACE_HELP)
+    p.add_argument("--limit", "-n", metavar="N", type=_positive_int, default=20, help="at most N runs (default 20)")
+    p.set_defaults(func=cmd_runs)
+
+    p = add("status", "show one run", "Show the status of the run RUN_ID (a job instance id).")
+    _run_locator(p)
+    p.set_defaults(func=cmd_status)
+
+    p = add("cancel", "cancel a run", "Ask Fabric to cancel the run RUN_ID; prints the status afterwards.")
+    _run_locator(p)
+    p.set_defaults(func=cmd_cancel)
+
+    p = add(
+        "activities",
+        "list the activity runs of a run",
+        "List the activity runs of RUN_ID: name, type, status, duration and error.",
+    )
+    _run_locator(p)
+    p.add_argument("--status", "-s", metavar="S", help="only activities with this status (e.g. Failed)")
+    p.set_defaults(func=cmd_activities)
+
+
+def _run_locator(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", metavar="RUN_ID", help="the run (job instance) id")
+    parser.add_argument("--workspace", "-w", metavar="W", help=WORKSPACE_HELP)
+    parser.add_argument("--pipeline", "-P", metavar="P", help="pipeline display name or id (narrows the search)")
+
+
+# -- reading API models --------------------------------------------------------------------------
+
+
+def _field(obj: Any, *names: str) -> Any:
+    """A field from a pydantic model (snake_case attribute) or a plain dict (camelCase key)."""
+    for name in names:
+        if isinstance(obj, dict):
+            if name in obj and obj[name] is not None:
+                return obj[name]
+        else:
+            value = getattr(obj, name, None)
+            if value is not None:
+                return value
+            extra = getattr(obj, "model_extra", None) or {}
+            if extra.get(name) is not None:
+                return extra[name]
+    return None
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        result: dict[str, Any] = dump(by_alias=True, mode="json", exclude_none=True)
+        return result
+    return {"message": str(value)}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Fabric sends 7 fractional digits; fromisoformat takes at most 6.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _short_time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _error_of(raw: Any) -> dict[str, str] | None:
+    """Normalise an ErrorResponse-ish value (failureReason, activity error) to {errorCode, message}."""
+    data = _as_dict(raw)
+    if not data:
+        return None
+    code = str(data.get("errorCode") or data.get("error_code") or "")
+    message = " ".join(str(data.get("message") or "").split())
+    if not code and not message:
+        return None  # activity runs carry an all-empty error object when nothing failed
+    return {"errorCode": code, "message": message}
+
+
+def _error_text(error: dict[str, str] | None) -> str:
+    if not error:
+        return ""
+    if error["errorCode"] and error["message"]:
+        return f"{error['message']} ({error['errorCode']})"
+    return error["message"] or error["errorCode"]
+
+
+# -- name resolution -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineRef:
+    workspace_id: str
+    workspace_name: str
+    pipeline_id: str
+    pipeline_name: str
+
+    def locator_args(self) -> str:
+        return f"--workspace {self.workspace_id} --pipeline {self.pipeline_id}"
+
+
+def _is_not_found_or_denied(exc: BaseException) -> bool:
+    from fabric_resources import errors
+
+    # Asking a workspace we cannot read about an id is a miss, not a failure of the search.
+    return isinstance(exc, errors.NotFoundError | errors.PermissionDeniedError)
+
+
+def _match_by_name(objs: Iterable[Any], name: str) -> list[Any]:
+    """Exact display-name matches; failing those, case-insensitive ones (Fabric names ignore case)."""
+    listed = list(objs)
+    exact = [o for o in listed if _field(o, "display_name", "displayName") == name]
+    if exact:
+        return exact
+    folded = name.casefold()
+    return [o for o in listed if str(_field(o, "display_name", "displayName") or "").casefold() == folded]
+
+
+class Resolver:
+    """Turns the user's names or ids into workspace / pipeline / run ids."""
+
+    def __init__(self, client: FabricClient) -> None:
+        self.client = client
+        self._workspaces: list[Any] | None = None
+
+    def all_workspaces(self) -> list[Any]:
+        if self._workspaces is None:
+            self._workspaces = list(self.client.workspaces.list())
+        return self._workspaces
+
+    def workspaces(self, ref: str | None) -> list[Any]:
+        """The workspace named by ``ref`` (a one-element list), or all of them when ref is None."""
+        if ref is None:
+            return self.all_workspaces()
+        if _UUID.match(ref):
+            try:
+                return [self.client.workspaces.get(ref)]
+            except Exception as exc:
+                if not _is_not_found_or_denied(exc):
+                    raise
+        matches = _match_by_name(self.all_workspaces(), ref)
+        if not matches:
+            raise CliError(f"workspace {ref!r} not found (no workspace with that name or id is visible to you)")
+        if len(matches) > 1:
+            ids = ", ".join(str(_field(w, "id")) for w in matches)
+            raise CliError(f"workspace name {ref!r} is ambiguous: {len(matches)} workspaces match ({ids}); use the id")
+        return matches
+
+    def pipelines(self, ref: str, workspace_ref: str | None) -> list[PipelineRef]:
+        """Every pipeline matching ``ref`` (id or display name) in the chosen workspace(s)."""
+        found: list[PipelineRef] = []
+        for ws in self.workspaces(workspace_ref):
+            ws_id = str(_field(ws, "id"))
+            ws_name = str(_field(ws, "display_name", "displayName") or ws_id)
+            if _UUID.match(ref):
+                item = self._get_item(ws_id, ref)
+                if item is not None:
+                    found.append(_ref(ws_id, ws_name, item))
+                    continue
+            try:
+                items = list(self.client.items.list(ws_id, type=PIPELINE_TYPE))
+            except Exception as exc:
+                # Searching every workspace: one we may list but not read is simply skipped.
+                if workspace_ref is None and _is_not_found_or_denied(exc):
+                    continue
+                raise
+            found.extend(_ref(ws_id, ws_name, item) for item in _match_by_name(items, ref))
+        return found
+
+    def _get_item(self, ws_id: str, item_id: str) -> Any:
+        try:
+            item = self.client.items.get(ws_id, item_id)
+        except Exception as exc:
+            if _is_not_found_or_denied(exc):
+                return None
+            raise
+        return item if _field(item, "type") == PIPELINE_TYPE else None
+
+    def pipeline(self, ref: str, workspace_ref: str | None) -> PipelineRef:
+        matches = self.pipelines(ref, workspace_ref)
+        where = f"workspace {workspace_ref!r}" if workspace_ref else "any workspace visible to you"
+        if not matches:
+            raise CliError(f"pipeline {ref!r} not found in {where}")
+        if len(matches) > 1:
+            candidates = "; ".join(
+                f"{m.pipeline_id} in workspace {m.workspace_name!r} ({m.workspace_id})" for m in matches
+            )
+            hint = "use the pipeline id" if workspace_ref else "use --workspace or the pipeline id"
+            raise CliError(f"pipeline name {ref!r} is ambiguous, {len(matches)} match: {candidates}; {hint}")
+        return matches[0]
+
+    def run(self, run_id: str, workspace_ref: str | None, pipeline_ref: str | None) -> tuple[PipelineRef, Any]:
+        """Find the pipeline that owns ``run_id`` and return it with the job instance."""
+        if not _UUID.match(run_id):
+            raise CliError(f"{run_id!r} is not a run id (a job instance id is a GUID)")
+        candidates: Iterable[PipelineRef]
+        if pipeline_ref is not None:
+            candidates = [self.pipeline(pipeline_ref, workspace_ref)]
+        else:
+            candidates = self._all_pipelines(workspace_ref)
+        for candidate in candidates:
+            try:
+                job = self.client.jobs.get(candidate.workspace_id, candidate.pipeline_id, run_id)
+            except Exception as exc:
+                if _is_not_found_or_denied(exc):
+                    continue
+                raise
+            return candidate, job
+        scope = " ".join(
+            part
+            for part in (
+                f"of pipeline {pipeline_ref!r}" if pipeline_ref else "",
+                f"in workspace {workspace_ref!r}" if workspace_ref else "",
+            )
+            if part
+        )
+        raise CliError(f"run {run_id} not found {scope or 'in any pipeline visible to you'}".rstrip())
+
+    def _all_pipelines(self, workspace_ref: str | None) -> Iterator[PipelineRef]:
+        for ws in self.workspaces(workspace_ref):
+            ws_id = str(_field(ws, "id"))
+            ws_name = str(_field(ws, "display_name", "displayName") or ws_id)
+            try:
+                items = list(self.client.items.list(ws_id, type=PIPELINE_TYPE))
+            except Exception as exc:
+                if workspace_ref is None and _is_not_found_or_denied(exc):
+                    continue
+                raise
+            for item in items:
+                yield _ref(ws_id, ws_name, item)
+
+
+def _ref(ws_id: str, ws_name: str, item: Any) -> PipelineRef:
+    item_id = str(_field(item, "id"))
+    return PipelineRef(ws_id, ws_name, item_id, str(_field(item, "display_name", "displayName") or item_id))
+
+
+# -- presenting runs and activities --------------------------------------------------------------
+
+
+def run_json(ref: PipelineRef, job: Any) -> dict[str, Any]:
+    start = _parse_time(_field(job, "start_time_utc", "startTimeUtc"))
+    end = _parse_time(_field(job, "end_time_utc", "endTimeUtc"))
+    return {
+        "id": str(_field(job, "id")),
+        "workspaceId": ref.workspace_id,
+        "workspaceName": ref.workspace_name,
+        "pipelineId": ref.pipeline_id,
+        "pipelineName": ref.pipeline_name,
+        "jobType": _field(job, "job_type", "jobType"),
+        "invokeType": _field(job, "invoke_type", "invokeType"),
+        "status": _field(job, "status"),
+        "startTimeUtc": _iso(start),
+        "endTimeUtc": _iso(end),
+        "durationSeconds": round((end - start).total_seconds(), 3) if start and end else None,
+        "failureReason": _error_of(_field(job, "failure_reason", "failureReason")),
+    }
+
+
+def activity_json(activity: Any) -> dict[str, Any]:
+    start = _parse_time(_field(activity, "activity_run_start", "activityRunStart"))
+    end = _parse_time(_field(activity, "activity_run_end", "activityRunEnd"))
+    duration_ms = _field(activity, "duration_in_ms", "durationInMs")
+    if isinstance(duration_ms, int | float) and (end is not None or duration_ms > 0):
+        duration: float | None = round(duration_ms / 1000.0, 3)
+    elif start and end:
+        duration = round((end - start).total_seconds(), 3)
+    else:
+        duration = None
+    return {
+        "activityName": _field(activity, "activity_name", "activityName"),
+        "activityType": _field(activity, "activity_type", "activityType"),
+        "activityRunId": _field(activity, "activity_run_id", "activityRunId"),
+        "status": _field(activity, "status"),
+        "activityRunStart": _iso(start),
+        "activityRunEnd": _iso(end),
+        "durationSeconds": duration,
+        "error": _error_of(_field(activity, "error")),
+    }
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> str:
+    return render_table(
+        ["RUN ID", "STATUS", "INVOKE", "STARTED (UTC)", "DURATION", "FAILURE"],
+        [
+            [
+                r["id"],
+                r["status"],
+                r["invokeType"],
+                _short_time(_parse_time(r["startTimeUtc"])),
+                format_duration(r["durationSeconds"]),
+                _error_text(r["failureReason"]) or None,
+            ]
+            for r in runs
+        ],
+    )
+
+
+def _activities_table(activities: list[dict[str, Any]]) -> str:
+    return render_table(
+        ["NAME", "TYPE", "STATUS", "DURATION", "ERROR"],
+        [
+            [
+                a["activityName"],
+                a["activityType"],
+                a["status"],
+                format_duration(a["durationSeconds"]),
+                _error_text(a["error"]) or None,
+            ]
+            for a in activities
+        ],
+    )
+
+
+def _run_details(run: dict[str, Any]) -> str:
+    rows = [
+        ("Run", run["id"]),
+        ("Pipeline", f"{run['pipelineName']} ({run['pipelineId']})"),
+        ("Workspace", f"{run['workspaceName']} ({run['workspaceId']})"),
+        ("Status", run["status"]),
+        ("Job type", run["jobType"]),
+        ("Invoked", run["invokeType"]),
+        ("Started", _short_time(_parse_time(run["startTimeUtc"]))),
+        ("Ended", _short_time(_parse_time(run["endTimeUtc"]))),
+        ("Duration", format_duration(run["durationSeconds"])),
+    ]
+    if run["failureReason"]:
+        rows.append(("Failure", _error_text(run["failureReason"])))
+    width = max(len(k) for k, _ in rows) + 1
+    return "\n".join(f"{(k + ':').ljust(width)} {v if v is not None else '-'}" for k, v in rows)
+
+
+def _sort_activities(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Start order reads like the run's story; not-yet-started (no start time) go last.
+    return sorted(activities, key=lambda a: (a["activityRunStart"] is None, a["activityRunStart"] or ""))
+
+
+def _query_activities(client: FabricClient, ref: PipelineRef, run_id: str) -> list[dict[str, Any]]:
+    runs = client.jobs.query_activity_runs(ref.workspace_id, run_id)
+    return _sort_activities([activity_json(a) for a in runs])
+
+
+def _cancel_hint(run_id: str, ref: PipelineRef) -> str:
+    return f"fabric-resources cancel {run_id} {ref.locator_args()}"
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+@command
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise CliError("--timeout only applies with --wait")
+    client = build_client(args)
+    ref = Resolver(client).pipeline(args.pipeline, args.workspace or default_workspace(args))
+    params = dict(args.params)
+    # Pipelines take their parameters through executionData (the documented pipeline form).
+    execution_data = {"parameters": params} if params else None
+    job = client.jobs.run(ref.workspace_id, ref.pipeline_id, execution_data=execution_data)
+    run_id = str(_field(job, "id"))
+    as_json = output_format(args) == "json"
+    if not args.wait:
+        if as_json:
+            print_json(run_json(ref, job))
+        else:
+            print(f"Started run {run_id} of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
+            print(f"Follow it with: fabric-resources status {run_id} {ref.locator_args()}")
+        return EXIT_OK
+    # In JSON mode stdout carries only the final document; progress goes to stderr.
+    progress = sys.stderr if as_json else sys.stdout
+    if not as_json:
+        print(f"Started run {run_id} of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
+    watcher = Watcher(client, ref, run_id, progress)
+    try:
+        job, activities = watcher.watch(timeout=args.timeout, poll_interval=args.poll_interval)
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted: run {run_id} is still going. To cancel it: {_cancel_hint(run_id, ref)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_INTERRUPTED
+    except _WatchTimeout as exc:
+        print(
+            f"error: still {exc.status} after {format_duration(args.timeout)}; run {run_id} goes on. "
+            f"To cancel it: {_cancel_hint(run_id, ref)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_TIMEOUT
+    run = run_json(ref, job)
+    if as_json:
+        print_json({**run, "activities": activities})
+    status = run["status"]
+    if status == "Completed":
+        if not as_json:
+            print(f"Run {run_id} Completed in {format_duration(run['durationSeconds'])}.")
+        return EXIT_OK
+    # Failed, Cancelled, Deduped: say why on stderr (scripts read stdout JSON, people see both).
+    failed = [a for a in activities if a["status"] == "Failed"]
+    lines = [f"Run {run_id} {status}" + (f": {_error_text(run['failureReason'])}" if run["failureReason"] else "")]
+    for activity in failed:
+        error = _error_text(activity["error"]) or "no error details"
+        lines.append(f"  failed activity {activity['activityName']!r} ({activity['activityType']}): {error}")
+    print(redact("\n".join(lines)), file=sys.stderr, flush=True)
+    return EXIT_RUN_FAILED
+
+
+class _WatchTimeout(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Watcher:
+    """Polls a run and its activity runs, printing each change once."""
+
+    def __init__(
+        self,
+        client: FabricClient,
+        ref: PipelineRef,
+        run_id: str,
+        out: TextIO,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.ref = ref
+        self.run_id = run_id
+        self.out = out
+        self.clock = clock
+        self.sleep = sleep
+        self._started = clock()
+        self._job_status: str | None = None
+        self._activity_status: dict[str, str] = {}
+
+    def _say(self, text: str) -> None:
+        elapsed = self.clock() - self._started
+        self.out.write(redact(f"[{format_duration(elapsed):>7}] {text}") + "\n")
+        self.out.flush()
+
+    def watch(self, *, timeout: float | None, poll_interval: float) -> tuple[Any, list[dict[str, Any]]]:
+        deadline = None if timeout is None else self._started + timeout
+        while True:
+            # Job first, activities second: once the job is terminal the activity list read after it
+            # is final too, so the last poll prints every finish.
+            job = self.client.jobs.get(self.ref.workspace_id, self.ref.pipeline_id, self.run_id)
+            status = str(_field(job, "status") or "Unknown")
+            activities = _query_activities(self.client, self.ref, self.run_id)
+            # A run starts before its activities and ends after them: order the lines that way.
+            if status != self._job_status and status not in TERMINAL_STATUSES:
+                self._say(f"run {status}")
+            for activity in activities:
+                self._report(activity)
+            if status != self._job_status and status in TERMINAL_STATUSES:
+                self._say(f"run {status}")
+            self._job_status = status
+            if status in TERMINAL_STATUSES:
+                return job, activities
+            now = self.clock()
+            if deadline is not None and now >= deadline:
+                raise _WatchTimeout(status)
+            pause = poll_interval if deadline is None else min(poll_interval, max(deadline - now, 0.0))
+            self.sleep(pause)
+
+    def _report(self, activity: dict[str, Any]) -> None:
+        key = str(activity["activityRunId"] or activity["activityName"])
+        status = str(activity["status"] or "Unknown")
+        previous = self._activity_status.get(key)
+        if previous == status:
+            return
+        self._activity_status[key] = status
+        label = f"{activity['activityName']} ({activity['activityType']})"
+        if status in ("InProgress", "Queued", "NotStarted"):
+            self._say(f"started   {label}")
+            return
+        line = f"{status:<9} {label}"
+        if activity["durationSeconds"] is not None:
+            line += f" in {format_duration(activity['durationSeconds'])}"
+        error = _error_text(activity["error"])
+        if error and status != "Succeeded":
+            line += f": {error}"
+        self._say(line)
+
+
+@command
+def cmd_runs(args: argparse.Namespace) -> int:
+    client = build_client(args)
+    ref = Resolver(client).pipeline(args.pipeline, args.workspace or default_workspace(args))
+    runs = [run_json(ref, job) for job in client.jobs.list(ref.workspace_id, ref.pipeline_id)]
+    # Newest first; runs not started yet (no start time) are the newest of all.
+    runs = [r for r in runs if r["startTimeUtc"] is None] + sorted(
+        (r for r in runs if r["startTimeUtc"] is not None), key=lambda r: r["startTimeUtc"], reverse=True
+    )
+    runs = runs[: args.limit]
+    if output_format(args) == "json":
+        print_json(runs)
+    elif not runs:
+        print(f"No runs of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
+    else:
+        print(_runs_table(runs))
+    return EXIT_OK
+
+
+@command
+def cmd_status(args: argparse.Namespace) -> int:
+    client = build_client(args)
+    ref, job = Resolver(client).run(args.run_id, args.workspace or default_workspace(args), args.pipeline)
+    run = run_json(ref, job)
+    if output_format(args) == "json":
+        print_json(run)
+    else:
+        print(_run_details(run))
+    return EXIT_OK
+
+
+@command
+def cmd_cancel(args: argparse.Namespace) -> int:
+    client = build_client(args)
+    ref, job = Resolver(client).run(args.run_id, args.workspace or default_workspace(args), args.pipeline)
+    status = str(_field(job, "status"))
+    if status in TERMINAL_STATUSES:
+        raise CliError(f"run {args.run_id} already ended ({status}); nothing to cancel")
+    client.jobs.cancel(ref.workspace_id, ref.pipeline_id, args.run_id)
+    job = client.jobs.get(ref.workspace_id, ref.pipeline_id, args.run_id)
+    run = run_json(ref, job)
+    if output_format(args) == "json":
+        print_json(run)
+    else:
+        print(f"Cancellation requested for run {args.run_id}; status now {run['status']}.")
+    return EXIT_OK
+
+
+@command
+def cmd_activities(args: argparse.Namespace) -> int:
+    client = build_client(args)
+    ref, _job = Resolver(client).run(args.run_id, args.workspace or default_workspace(args), args.pipeline)
+    activities = _query_activities(client, ref, args.run_id)
+    if args.status:
+        wanted = args.status.casefold()
+        activities = [a for a in activities if str(a["status"] or "").casefold() == wanted]
+    if output_format(args) == "json":
+        print_json(activities)
+    elif not activities:
+        suffix = f" with status {args.status}" if args.status else ""
+        print(f"No activity runs{suffix} for run {args.run_id}.")
+    else:
+        print(_activities_table(activities))
+    return EXIT_OK
+
+
+__all__ = ["PipelineRef", "Resolver", "Watcher", "activity_json", "register", "run_json"]

@@ -1,0 +1,62 @@
+"""Pydantic models of Fabric REST API payloads (snake_case attributes, camelCase aliases)."""
+
+from fabric_resources.models.capacities import Capacity
+from fabric_resources.models.common import (
+    ErrorRelatedResource,
+    ErrorResponse,
+    ErrorResponseDetails,
+    FabricModel,
+    OperationState,
+    Principal,
+)
+from fabric_resources.models.folders import Folder
+from fabric_resources.models.items import DefinitionPart, Item, ItemDefinition
+from fabric_resources.models.jobs import JOB_TERMINAL_STATUSES, ActivityRun, ActivityRunError, JobInstance
+from fabric_resources.models.schedules import (
+    CronScheduleConfig,
+    DailyScheduleConfig,
+    DayOfMonthOccurrence,
+    ItemSchedule,
+    MonthlyOccurrence,
+    MonthlyScheduleConfig,
+    OrdinalWeekdayOccurrence,
+    ScheduleConfig,
+    WeeklyScheduleConfig,
+)
+from fabric_resources.models.workspaces import (
+    WORKSPACE_ROLES,
+    Workspace,
+    WorkspaceIdentity,
+    WorkspaceRoleAssignment,
+)
+
+__all__ = [
+    "JOB_TERMINAL_STATUSES",
+    "WORKSPACE_ROLES",
+    "ActivityRun",
+    "ActivityRunError",
+    "Capacity",
+    "CronScheduleConfig",
+    "DailyScheduleConfig",
+    "DayOfMonthOccurrence",
+    "DefinitionPart",
+    "ErrorRelatedResource",
+    "ErrorResponse",
+    "ErrorResponseDetails",
+    "FabricModel",
+    "Folder",
+    "Item",
+    "ItemDefinition",
+    "ItemSchedule",
+    "JobInstance",
+    "MonthlyOccurrence",
+    "MonthlyScheduleConfig",
+    "OperationState",
+    "OrdinalWeekdayOccurrence",
+    "Principal",
+    "ScheduleConfig",
+    "WeeklyScheduleConfig",
+    "Workspace",
+    "WorkspaceIdentity",
+    "WorkspaceRoleAssignment",
+]

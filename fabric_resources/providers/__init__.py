@@ -1,0 +1,35 @@
+"""Pulumi dynamic providers for Fabric: one module per resource, shared plumbing in `_base`.
+
+Each module holds the inputs model (`...Args`, used by `check`), the provider and the Resource class.
+"""
+
+from fabric_resources.providers._base import FabricProvider, FabricProviderError
+from fabric_resources.providers.data_pipeline import DataPipeline, DataPipelineArgs, DataPipelineProvider
+from fabric_resources.providers.role_assignment import (
+    WorkspaceRoleAssignment,
+    WorkspaceRoleAssignmentArgs,
+    WorkspaceRoleAssignmentProvider,
+)
+from fabric_resources.providers.schedule import (
+    PipelineSchedule,
+    PipelineScheduleArgs,
+    PipelineScheduleProvider,
+)
+from fabric_resources.providers.workspace import Workspace, WorkspaceArgs, WorkspaceProvider
+
+__all__ = [
+    "DataPipeline",
+    "DataPipelineArgs",
+    "DataPipelineProvider",
+    "FabricProvider",
+    "FabricProviderError",
+    "PipelineSchedule",
+    "PipelineScheduleArgs",
+    "PipelineScheduleProvider",
+    "Workspace",
+    "WorkspaceArgs",
+    "WorkspaceProvider",
+    "WorkspaceRoleAssignment",
+    "WorkspaceRoleAssignmentArgs",
+    "WorkspaceRoleAssignmentProvider",
+]

@@ -1,0 +1,282 @@
+"""Shared machinery of the Fabric dynamic providers.
+
+Every provider instance is pickled (by dill) into the `__provider` property of each resource and stored
+in the stack state. The instances therefore carry nothing at all: the classes live in this importable
+package (pickled by reference, so state always runs the installed code), settings arrive through
+`configure(req)` in the provider process, and the `FabricClient` is built lazily and cached in a
+module-level dict keyed by a fingerprint of those settings. Result: the pickled provider is a few
+hundred bytes, identical for every resource of a type, and never contains a credential.
+
+During `preview`, inputs that depend on resources not yet created are `pulumi.output.Unknown`
+instances; `check` and `diff` tolerate them and never call the API (neither does anything else on a
+no-op preview/up: `check` and `diff` work from inputs and state only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
+from pulumi.runtime import rpc
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from fabric_resources.errors import FabricError, NotFoundError
+
+if TYPE_CHECKING:
+    from fabric_resources.client import FabricClient
+
+__all__ = [
+    "FabricProvider",
+    "FabricProviderError",
+    "describe_error",
+    "is_not_found",
+    "is_unknown",
+    "translate_errors",
+]
+
+CONFIG_NAMESPACE = "fabric:"
+
+# Stack config keys the settings understand; read one by one when the config object does not expose
+# its raw mapping (pulumi.dynamic.Config keeps it in a private attribute).
+_KNOWN_CONFIG_KEYS = (
+    "apiUrl",
+    "authority",
+    "tenantId",
+    "clientId",
+    "clientSecret",
+    "token",
+    "caCert",
+    "emulatorDir",
+    "scope",
+)
+
+# fingerprint -> the fabric:* config captured by configure(); fingerprint -> client built from it.
+_CONFIGS: dict[str, dict[str, Any]] = {}
+_CLIENTS: dict[str, FabricClient] = {}
+_LOCK = threading.Lock()
+
+
+class FabricProviderError(Exception):
+    """A Fabric call made by a provider failed; the message carries errorCode and requestId."""
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value the engine does not know yet (preview of a not-yet-created dependency)."""
+    if isinstance(value, pulumi.output.Unknown):
+        return True
+    return isinstance(value, str) and value == rpc.UNKNOWN
+
+
+def contains_unknown(value: Any) -> bool:
+    if is_unknown(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, NotFoundError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming Fabric's stable errorCode, the HTTP status and the requestId to quote to support.
+
+    The client's errors already read "<ErrorCode>: <message> (HTTP 409, requestId=...)" and never
+    carry a credential; anything else is named by its type.
+    """
+    if isinstance(exc, FabricError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Re-raise client errors as one readable line; `from None` keeps the engine's traceback short."""
+    try:
+        yield
+    except FabricError as exc:
+        raise FabricProviderError(f"{action} failed: {describe_error(exc)}") from None
+
+
+def _fingerprint(config: Mapping[str, Any]) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _fabric_config(req: ConfigureRequest) -> dict[str, Any]:
+    raw = getattr(req.config, "_props", None)
+    config: dict[str, Any] = {}
+    if isinstance(raw, Mapping):
+        config = {k: v for k, v in raw.items() if isinstance(k, str) and k.startswith(CONFIG_NAMESPACE)}
+    for key in _KNOWN_CONFIG_KEYS:
+        full = CONFIG_NAMESPACE + key
+        if full not in config:
+            value = req.config.get(full)
+            if value is not None:
+                config[full] = value
+    return config
+
+
+def client_for(config: Mapping[str, Any]) -> FabricClient:
+    """The shared client for a settings dict (built on first use; no network until a call is made)."""
+    key = _fingerprint(config)
+    with _LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            # Imported here: check/diff never need the client, so a preview stays light.
+            from fabric_resources.client import FabricClient
+            from fabric_resources.settings import FabricSettings
+
+            settings = FabricSettings.from_config(dict(config))
+            client = FabricClient(settings)
+            _CLIENTS[key] = client
+        return client
+
+
+def field_adapters(model: type[BaseModel]) -> dict[str, TypeAdapter[Any]]:
+    """One validator per model field (constraints included), so fields validate independently."""
+    adapters: dict[str, TypeAdapter[Any]] = {}
+    for name, info in model.model_fields.items():
+        # The FieldInfo itself carries constraints and discriminators (metadata alone loses the latter).
+        annotated: Any = Annotated[info.annotation, info]
+        adapters[name] = TypeAdapter(annotated)
+    return adapters
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    messages = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid value"))
+        messages.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(messages)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+class FabricProvider(ResourceProvider):
+    """Base of the Fabric providers: settings/client plumbing, field-wise check and diff.
+
+    Subclasses set `inputs_model` (a pydantic model of the inputs: one field per input property),
+    `compared` (properties whose change means an update), `replace_on` (properties whose change means
+    a replacement) and optionally `normalizers` (property -> function giving the value compared), then
+    implement create/read/update/delete.
+    """
+
+    # The instance holds no secrets, so the pickled provider need not be a secret in state (it stays
+    # readable, which lets tests show it is small and the same for every resource of a type).
+    serialize_as_secret_always = False
+
+    kind: ClassVar[str] = "resource"
+    inputs_model: ClassVar[type[BaseModel]]
+    compared: ClassVar[tuple[str, ...]] = ()
+    replace_on: ClassVar[tuple[str, ...]] = ()
+    # Properties the Resource declares (as None) only so they can be read back as outputs.
+    output_only: ClassVar[tuple[str, ...]] = ()
+    normalizers: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    _adapters_cache: ClassVar[dict[type, dict[str, TypeAdapter[Any]]]] = {}
+
+    # -- settings and client -----------------------------------------------------------------
+    def configure(self, req: ConfigureRequest) -> None:
+        # Runs in the provider process on an unpickled instance, which is never pickled again; only a
+        # fingerprint is kept on it, the config itself stays in a module-level dict.
+        config = _fabric_config(req)
+        key = _fingerprint(config)
+        with _LOCK:
+            _CONFIGS[key] = config
+        self._config_key = key
+
+    @property
+    def client(self) -> FabricClient:
+        key = getattr(self, "_config_key", None)
+        config = _CONFIGS.get(key, {}) if key else {}
+        # With no configure() (direct use), an empty config means: environment variables only.
+        return client_for(config)
+
+    # -- check -------------------------------------------------------------------------------
+    @classmethod
+    def _adapters(cls) -> dict[str, TypeAdapter[Any]]:
+        adapters = cls._adapters_cache.get(cls)
+        if adapters is None:
+            adapters = field_adapters(cls.inputs_model)
+            cls._adapters_cache[cls] = adapters
+        return adapters
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs = dict(news)
+        failures: list[CheckFailure] = []
+        fields = self.inputs_model.model_fields
+        for name, adapter in self._adapters().items():
+            value = news.get(name)
+            if is_unknown(value):
+                continue
+            if value is None:
+                if fields[name].is_required():
+                    failures.append(CheckFailure(name, f"{self.kind}: '{name}' is required"))
+                continue
+            if contains_unknown(value):
+                continue
+            try:
+                validated = adapter.validate_python(value)
+            except ValidationError as exc:
+                failures.append(
+                    CheckFailure(name, f"{self.kind}: invalid '{name}': {_format_validation_error(exc)}")
+                )
+                continue
+            inputs[name] = self.normalize_input(name, validated)
+        for name in news:
+            if name not in fields and name not in self.output_only and not name.startswith("__"):
+                failures.append(CheckFailure(name, f"{self.kind}: unknown property '{name}'"))
+        # Content checks run even when another field failed, so one preview lists every problem.
+        failed = {f.property for f in failures}
+        failures.extend(f for f in self.check_more(inputs) if f.property not in failed)
+        return CheckResult(inputs, failures)
+
+    def normalize_input(self, name: str, value: Any) -> Any:
+        """The value stored as input after validation (JSON-ready); override for structured inputs."""
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return value
+
+    def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        """Cross-field or content checks on the validated inputs (no API call)."""
+        return []
+
+    # -- diff --------------------------------------------------------------------------------
+    def changed_properties(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        changed = []
+        for name in (*self.replace_on, *self.compared):
+            new = news.get(name)
+            if contains_unknown(new):
+                changed.append(name)
+                continue
+            norm = self.normalizers.get(name, lambda v: v)
+            if not _same(norm(olds.get(name)), norm(new)):
+                changed.append(name)
+        return changed
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # `olds` are the outputs in state; `__provider` and bookkeeping inputs (adopt_existing) are not
+        # compared, so a provider code upgrade or a flag flip never shows up as a change.
+        changed = self.changed_properties(olds, news)
+        replaces = [name for name in changed if name in self.replace_on]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+
+def optional_text(value: Any) -> str | None:
+    """Fabric returns "" or omits an unset description; both mean no description."""
+    if value is None or value == "":
+        return None
+    return str(value)

@@ -1,0 +1,161 @@
+"""WorkspaceRoleAssignment: one principal's role in a workspace.
+
+Fabric keys an assignment by the principal (a principal holds at most one role per workspace), so the
+resource id is the assignment id Fabric returns. Moving to another workspace or principal replaces the
+assignment; a role change is an in-place update.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import pulumi
+from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+from pydantic import BaseModel, ConfigDict
+
+from fabric_resources.errors import FabricError
+from fabric_resources.providers._base import (
+    FabricProvider,
+    FabricProviderError,
+    describe_error,
+    is_not_found,
+    translate_errors,
+)
+from fabric_resources.providers.workspace import Guid
+
+__all__ = ["WorkspaceRoleAssignment", "WorkspaceRoleAssignmentArgs", "WorkspaceRoleAssignmentProvider"]
+
+ALREADY_ASSIGNED_CODES = frozenset({"PrincipalAlreadyHasWorkspaceRolePermissions"})
+
+
+def _lower(value: Any) -> Any:
+    # Principal ids are GUIDs; Fabric echoes them in lower case.
+    return value.lower() if isinstance(value, str) else value
+
+
+class WorkspaceRoleAssignmentArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workspace_id: Guid
+    principal_id: Guid
+    principal_type: Literal["User", "Group", "ServicePrincipal", "ServicePrincipalProfile"]
+    role: Literal["Admin", "Member", "Contributor", "Viewer"]
+    adopt_existing: bool = False
+
+
+class WorkspaceRoleAssignmentProvider(FabricProvider):
+    kind = "WorkspaceRoleAssignment"
+    inputs_model = WorkspaceRoleAssignmentArgs
+    replace_on = ("workspace_id", "principal_id", "principal_type")
+    compared = ("role",)
+    normalizers: ClassVar[dict[str, Any]] = {"workspace_id": _lower, "principal_id": _lower}
+
+    @staticmethod
+    def _outputs(workspace_id: str, assignment: Any, props: dict[str, Any]) -> dict[str, Any]:
+        principal = assignment.principal
+        return {
+            "workspace_id": workspace_id,
+            "principal_id": principal.id,
+            "principal_type": principal.type,
+            "role": assignment.role,
+            "adopt_existing": bool(props.get("adopt_existing")),
+        }
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = self.client
+        ws_id = props["workspace_id"]
+        principal_id = _lower(props["principal_id"])
+        role = props["role"]
+        try:
+            assignment = client.role_assignments.add(
+                ws_id, principal_id=principal_id, principal_type=props["principal_type"], role=role
+            )
+        except FabricError as exc:
+            if getattr(exc, "error_code", None) not in ALREADY_ASSIGNED_CODES:
+                raise FabricProviderError(
+                    f"granting {role} on workspace {ws_id} to {principal_id} failed: {describe_error(exc)}"
+                ) from None
+            if not props.get("adopt_existing"):
+                raise FabricProviderError(
+                    f"principal {principal_id} already has a role in workspace {ws_id} "
+                    f"({describe_error(exc)}); set adopt_existing=True to manage that assignment"
+                ) from None
+            assignment = self._adopt(ws_id, principal_id, role)
+        return CreateResult(assignment.id, self._outputs(ws_id, assignment, props))
+
+    def _adopt(self, ws_id: str, principal_id: str, role: str) -> Any:
+        client = self.client
+        with translate_errors(f"adopting the role assignment of {principal_id} in workspace {ws_id}"):
+            found = [a for a in client.role_assignments.list(ws_id) if _lower(a.principal.id) == principal_id]
+            if not found:
+                raise FabricProviderError(
+                    f"principal {principal_id} is reported as assigned in workspace {ws_id} "
+                    "but no such assignment is listed"
+                )
+            assignment = found[0]
+            if assignment.role != role:
+                assignment = client.role_assignments.update(ws_id, assignment.id, role=role)
+        return assignment
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        ws_id = props["workspace_id"]
+        try:
+            assignment = self.client.role_assignments.get(ws_id, id_)
+        except FabricError as exc:
+            if is_not_found(exc):
+                return ReadResult("", {})
+            raise FabricProviderError(
+                f"reading role assignment {id_} in workspace {ws_id} failed: {describe_error(exc)}"
+            ) from None
+        outs = self._outputs(ws_id, assignment, props)
+        return ReadResult(id_, outs, dict(outs))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        ws_id = news["workspace_id"]
+        with translate_errors(f"changing role assignment {id_} in workspace {ws_id} to {news['role']}"):
+            assignment = self.client.role_assignments.update(ws_id, id_, role=news["role"])
+        return UpdateResult(self._outputs(ws_id, assignment, news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ws_id = props["workspace_id"]
+        try:
+            self.client.role_assignments.delete(ws_id, id_)
+        except FabricError as exc:
+            if is_not_found(exc):
+                return
+            raise FabricProviderError(
+                f"removing role assignment {id_} from workspace {ws_id} failed: {describe_error(exc)}"
+            ) from None
+
+
+_PROVIDER = WorkspaceRoleAssignmentProvider()
+
+
+class WorkspaceRoleAssignment(Resource, module="fabric", name="WorkspaceRoleAssignment"):
+    """A principal's role (Admin | Member | Contributor | Viewer) in a workspace."""
+
+    workspace_id: pulumi.Output[str]
+    principal_id: pulumi.Output[str]
+    principal_type: pulumi.Output[str]
+    role: pulumi.Output[str]
+    adopt_existing: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        workspace_id: pulumi.Input[str],
+        principal_id: pulumi.Input[str],
+        principal_type: pulumi.Input[str],
+        role: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        adopt_existing: bool = False,
+    ) -> None:
+        props = {
+            "workspace_id": workspace_id,
+            "principal_id": principal_id,
+            "principal_type": principal_type,
+            "role": role,
+            "adopt_existing": adopt_existing,
+        }
+        super().__init__(_PROVIDER, resource_name, props, opts)

@@ -1,0 +1,172 @@
+"""PipelineSchedule: a job schedule of a data pipeline (Cron | Daily | Weekly | Monthly).
+
+`configuration` takes the API's own shape (camelCase dict) or a `fabric_resources.models` schedule
+config object. It is stored exactly as written (camelCase, unset fields left out), which is also how
+Fabric echoes it back, so the time zone and the spelling of times survive a round trip and a refresh
+compares like with like. Moving a schedule to another pipeline or workspace replaces it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+import pulumi
+from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from fabric_resources.errors import FabricError, NotFoundError
+from fabric_resources.models import ScheduleConfig
+from fabric_resources.providers._base import (
+    FabricProvider,
+    FabricProviderError,
+    describe_error,
+    translate_errors,
+)
+from fabric_resources.providers.workspace import Guid
+
+__all__ = ["PipelineSchedule", "PipelineScheduleArgs", "PipelineScheduleProvider"]
+
+_CONFIG_ADAPTER: TypeAdapter[Any] = TypeAdapter(ScheduleConfig)
+
+
+def normalize_configuration(value: Any) -> Any:
+    """The API dict of a configuration (camelCase, None fields dropped); non-configs pass through."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, dict):
+        try:
+            model = _CONFIG_ADAPTER.validate_python(value)
+        except ValueError:
+            return value
+        result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return result
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class PipelineScheduleArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workspace_id: Guid
+    pipeline_id: Guid
+    job_type: Annotated[str, Field(min_length=1, max_length=64)] = "Pipeline"
+    enabled: bool
+    configuration: ScheduleConfig
+
+
+class PipelineScheduleProvider(FabricProvider):
+    kind = "PipelineSchedule"
+    inputs_model = PipelineScheduleArgs
+    replace_on = ("workspace_id", "pipeline_id", "job_type")
+    compared = ("enabled", "configuration")
+    normalizers: ClassVar[dict[str, Any]] = {
+        "workspace_id": _lower,
+        "pipeline_id": _lower,
+        "configuration": normalize_configuration,
+    }
+
+    @staticmethod
+    def _outputs(props: dict[str, Any], schedule: Any) -> dict[str, Any]:
+        return {
+            "workspace_id": props["workspace_id"],
+            "pipeline_id": props["pipeline_id"],
+            "job_type": props.get("job_type") or "Pipeline",
+            "enabled": bool(schedule.enabled),
+            "configuration": normalize_configuration(schedule.configuration),
+        }
+
+    @staticmethod
+    def _config_model(value: Any) -> Any:
+        return _CONFIG_ADAPTER.validate_python(value)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        ws_id, item_id = props["workspace_id"], props["pipeline_id"]
+        job_type = props.get("job_type") or "Pipeline"
+        with translate_errors(f"creating a {job_type} schedule on pipeline {item_id}"):
+            schedule = self.client.schedules.create(
+                ws_id,
+                item_id,
+                job_type=job_type,
+                enabled=bool(props["enabled"]),
+                configuration=self._config_model(props["configuration"]),
+            )
+        return CreateResult(schedule.id, self._outputs(props, schedule))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        ws_id, item_id = props["workspace_id"], props["pipeline_id"]
+        job_type = props.get("job_type") or "Pipeline"
+        try:
+            schedule = self.client.schedules.get(ws_id, item_id, id_, job_type=job_type)
+        except NotFoundError:
+            return ReadResult("", {})
+        except FabricError as exc:
+            raise FabricProviderError(
+                f"reading schedule {id_} of pipeline {item_id} failed: {describe_error(exc)}"
+            ) from None
+        outs = self._outputs(props, schedule)
+        return ReadResult(id_, outs, dict(outs))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        ws_id, item_id = news["workspace_id"], news["pipeline_id"]
+        job_type = news.get("job_type") or "Pipeline"
+        with translate_errors(f"updating schedule {id_} of pipeline {item_id}"):
+            schedule = self.client.schedules.update(
+                ws_id,
+                item_id,
+                id_,
+                job_type=job_type,
+                enabled=bool(news["enabled"]),
+                configuration=self._config_model(news["configuration"]),
+            )
+        return UpdateResult(self._outputs(news, schedule))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ws_id, item_id = props["workspace_id"], props["pipeline_id"]
+        try:
+            self.client.schedules.delete(ws_id, item_id, id_, job_type=props.get("job_type") or "Pipeline")
+        except NotFoundError:
+            return
+        except FabricError as exc:
+            raise FabricProviderError(
+                f"deleting schedule {id_} of pipeline {item_id} failed: {describe_error(exc)}"
+            ) from None
+
+
+_PROVIDER = PipelineScheduleProvider()
+
+ScheduleType = Literal["Cron", "Daily", "Weekly", "Monthly"]
+
+
+class PipelineSchedule(Resource, module="fabric", name="PipelineSchedule"):
+    """A schedule that runs a pipeline. The resource id is the schedule id."""
+
+    workspace_id: pulumi.Output[str]
+    pipeline_id: pulumi.Output[str]
+    job_type: pulumi.Output[str]
+    enabled: pulumi.Output[bool]
+    configuration: pulumi.Output[dict[str, Any]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        workspace_id: pulumi.Input[str],
+        pipeline_id: pulumi.Input[str],
+        enabled: pulumi.Input[bool],
+        configuration: pulumi.Input[dict[str, Any]] | BaseModel,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        job_type: str = "Pipeline",
+    ) -> None:
+        if isinstance(configuration, BaseModel):
+            configuration = normalize_configuration(configuration)
+        props = {
+            "workspace_id": workspace_id,
+            "pipeline_id": pipeline_id,
+            "job_type": job_type,
+            "enabled": enabled,
+            "configuration": configuration,
+        }
+        super().__init__(_PROVIDER, resource_name, props, opts)

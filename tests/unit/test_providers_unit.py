@@ -1,0 +1,332 @@
+"""Provider check/diff behaviour as plain calls (no engine, no emulator, no network)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import dill
+import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.output import Unknown
+
+from fabric_resources.definitions import canonical_json, content_hash
+from fabric_resources.errors import DefinitionError
+from fabric_resources.models import DailyScheduleConfig
+from fabric_resources.providers import _base
+from fabric_resources.providers.data_pipeline import DataPipelineProvider, render_definition
+from fabric_resources.providers.role_assignment import WorkspaceRoleAssignmentProvider
+from fabric_resources.providers.schedule import PipelineScheduleProvider
+from fabric_resources.providers.workspace import WorkspaceProvider
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WS = "0b2f1c5e-3a4d-4e8f-9b1a-2c3d4e5f6a7b"
+WS2 = "1c3f2d6e-4b5e-4f90-8c2b-3d4e5f6a7b8c"
+ITEM = "2d4a3e7f-5c6f-4a01-9d3c-4e5f6a7b8c9d"
+PRINCIPAL = "3e5b4f80-6d70-4b12-8e4d-5f6a7b8c9d0e"
+
+CONTENT: dict[str, Any] = {
+    "properties": {
+        "activities": [
+            {"name": "Wait1", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}},
+            {
+                "name": "Wait2",
+                "type": "Wait",
+                "dependsOn": [{"activity": "Wait1", "dependencyConditions": ["Succeeded"]}],
+                "typeProperties": {"waitTimeInSeconds": 2},
+            },
+        ]
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def no_clients() -> Any:
+    """check and diff must never build a client (that is what "no API call" rests on)."""
+    before = dict(_base._CLIENTS)
+    yield
+    assert before == _base._CLIENTS
+
+
+def failures_of(result: Any) -> dict[str, str]:
+    return {f.property: f.reason for f in result.failures}
+
+
+def pipeline_inputs(**changes: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "workspace_id": WS,
+        "display_name": "Ingest",
+        "description": None,
+        "definition": json.dumps(CONTENT),
+        "folder_id": None,
+        "adopt_existing": False,
+        "definition_hash": None,
+        "__provider": "pickled",
+    }
+    inputs.update(changes)
+    return inputs
+
+
+def pipeline_state(**changes: Any) -> dict[str, Any]:
+    """Outputs as create() would have stored them."""
+    state = {
+        "workspace_id": WS,
+        "display_name": "Ingest",
+        "description": None,
+        "definition": canonical_json(CONTENT),
+        "definition_hash": content_hash(CONTENT),
+        "folder_id": None,
+        "adopt_existing": False,
+        "__provider": "pickled",
+    }
+    state.update(changes)
+    return state
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def test_workspace_check_accepts_valid_inputs_and_names_each_bad_field() -> None:
+    p = WorkspaceProvider()
+    ok = p.check({}, {"display_name": "Sales", "description": "d", "capacity_id": None, "adopt_existing": False})
+    assert ok.failures == []
+
+    bad = p.check({}, {"display_name": "", "description": "x" * 4001, "capacity_id": "not-a-guid"})
+    failures = failures_of(bad)
+    assert set(failures) == {"display_name", "description", "capacity_id"}
+    assert "display_name" in failures["display_name"]
+    assert "4000" in failures["description"]
+
+    missing = p.check({}, {"description": "d"})
+    assert "required" in failures_of(missing)["display_name"]
+
+
+def test_check_tolerates_unknowns_and_still_validates_known_fields() -> None:
+    p = WorkspaceRoleAssignmentProvider()
+    result = p.check(
+        {}, {"workspace_id": Unknown(), "principal_id": PRINCIPAL, "principal_type": "User", "role": "Owner"}
+    )
+    failures = failures_of(result)
+    assert list(failures) == ["role"]
+    assert "Admin" in failures["role"]
+    assert isinstance(result.inputs["workspace_id"], Unknown)
+
+
+def test_role_assignment_check_rejects_bad_principal_type() -> None:
+    p = WorkspaceRoleAssignmentProvider()
+    result = p.check({}, {"workspace_id": WS, "principal_id": PRINCIPAL, "principal_type": "Robot", "role": "Viewer"})
+    assert list(failures_of(result)) == ["principal_type"]
+
+
+def test_unknown_property_is_reported() -> None:
+    result = WorkspaceProvider().check({}, {"display_name": "Sales", "colour": "blue"})
+    assert list(failures_of(result)) == ["colour"]
+
+
+def test_pipeline_check_canonicalises_the_definition() -> None:
+    text = json.dumps(CONTENT, indent=4)
+    result = DataPipelineProvider().check({}, pipeline_inputs(definition=text))
+    assert result.failures == []
+    assert result.inputs["definition"] == canonical_json(CONTENT)
+
+
+@pytest.mark.parametrize(
+    ("activities", "expected"),
+    [
+        (
+            [{"name": "A", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}] * 2,
+            "unique",
+        ),
+        (
+            [{"name": "A", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
+              "dependsOn": [{"activity": "Ghost", "dependencyConditions": ["Succeeded"]}]}],
+            "Ghost",
+        ),
+        (
+            [
+                {"name": "A", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
+                 "dependsOn": [{"activity": "B", "dependencyConditions": ["Succeeded"]}]},
+                {"name": "B", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
+                 "dependsOn": [{"activity": "A", "dependencyConditions": ["Succeeded"]}]},
+            ],
+            "cycle",
+        ),
+    ],
+)
+def test_pipeline_check_rejects_invalid_definitions(activities: list[Any], expected: str) -> None:
+    text = json.dumps({"properties": {"activities": activities}})
+    result = DataPipelineProvider().check({}, pipeline_inputs(definition=text))
+    failures = failures_of(result)
+    assert list(failures) == ["definition"]
+    assert expected in failures["definition"]
+
+
+def test_pipeline_check_reports_broken_json_and_bad_ids() -> None:
+    result = DataPipelineProvider().check(
+        {}, pipeline_inputs(definition='{"properties": {"activities": [}}', workspace_id="ws-1")
+    )
+    failures = failures_of(result)
+    assert set(failures) == {"workspace_id", "definition"}
+    assert "line 1" in failures["definition"]
+
+
+def test_pipeline_check_skips_definition_validation_while_unknown() -> None:
+    result = DataPipelineProvider().check({}, pipeline_inputs(definition=Unknown()))
+    assert result.failures == []
+
+
+def test_schedule_check_validates_configuration() -> None:
+    p = PipelineScheduleProvider()
+    base = {"workspace_id": WS, "pipeline_id": ITEM, "job_type": "Pipeline", "enabled": True}
+    good = p.check({}, {**base, "configuration": {
+        "type": "Daily", "times": ["06:30"], "startDateTime": "2025-01-01T00:00:00",
+        "endDateTime": "2030-01-01T00:00:00", "localTimeZoneId": "W. Europe Standard Time"}})
+    assert good.failures == []
+    # Stored in the API's own spelling, time zone untouched.
+    assert good.inputs["configuration"]["localTimeZoneId"] == "W. Europe Standard Time"
+    assert good.inputs["configuration"]["times"] == ["06:30"]
+
+    bad = p.check({}, {**base, "configuration": {"type": "Hourly", "times": ["06:30"]}})
+    assert list(failures_of(bad)) == ["configuration"]
+    missing = p.check({}, {**base, "configuration": {"type": "Cron", "interval": 5,
+                                                     "startDateTime": "2025-01-01T00:00:00"}})
+    reason = failures_of(missing)["configuration"]
+    assert "endDateTime" in reason or "end_date_time" in reason
+
+
+# -- diff -----------------------------------------------------------------------------------------
+
+
+def test_pipeline_diff_ignores_form_service_fields_and_provider_blob() -> None:
+    p = DataPipelineProvider()
+    exported = json.loads(json.dumps(CONTENT))
+    exported["properties"]["lastModifiedByObjectId"] = PRINCIPAL
+    exported["properties"]["annotations"] = []
+    exported["properties"]["activities"][0]["policy"] = {"timeout": "0.12:00:00", "retry": 0}
+    news = pipeline_inputs(definition=json.dumps(exported, indent=3), __provider="another-blob")
+    result = p.diff(ITEM, pipeline_state(), news)
+    assert result.changes is False
+    assert result.replaces == []
+
+
+def test_pipeline_diff_sees_an_activity_edit_and_metadata_changes() -> None:
+    p = DataPipelineProvider()
+    edited = json.loads(json.dumps(CONTENT))
+    edited["properties"]["activities"][1]["typeProperties"]["waitTimeInSeconds"] = 30
+    result = p.diff(ITEM, pipeline_state(), pipeline_inputs(definition=json.dumps(edited)))
+    assert result.changes is True and result.replaces == []
+
+    renamed = p.diff(ITEM, pipeline_state(), pipeline_inputs(display_name="Ingest v2", description=""))
+    assert renamed.changes is True and renamed.replaces == []
+    # "" and None both mean "no description".
+    same = p.diff(ITEM, pipeline_state(), pipeline_inputs(description=""))
+    assert same.changes is False
+
+
+def test_pipeline_diff_replaces_on_workspace_move_even_when_unknown() -> None:
+    p = DataPipelineProvider()
+    moved = p.diff(ITEM, pipeline_state(), pipeline_inputs(workspace_id=WS2))
+    assert moved.changes is True and moved.replaces == ["workspace_id"]
+    pending = p.diff(ITEM, pipeline_state(), pipeline_inputs(workspace_id=Unknown()))
+    assert pending.replaces == ["workspace_id"]
+    unknown_definition = p.diff(ITEM, pipeline_state(), pipeline_inputs(definition=Unknown()))
+    assert unknown_definition.changes is True and unknown_definition.replaces == []
+
+
+def test_role_assignment_diff_role_updates_principal_replaces() -> None:
+    p = WorkspaceRoleAssignmentProvider()
+    state = {"workspace_id": WS, "principal_id": PRINCIPAL, "principal_type": "User", "role": "Viewer"}
+    same_upper = p.diff(PRINCIPAL, state, {**state, "principal_id": PRINCIPAL.upper()})
+    assert same_upper.changes is False
+    role = p.diff(PRINCIPAL, state, {**state, "role": "Member"})
+    assert role.changes is True and role.replaces == []
+    other = p.diff(PRINCIPAL, state, {**state, "principal_id": ITEM, "workspace_id": WS2})
+    assert set(other.replaces or []) == {"principal_id", "workspace_id"}
+
+
+def test_schedule_diff_compares_configuration_semantically() -> None:
+    p = PipelineScheduleProvider()
+    config = DailyScheduleConfig(times=["06:30"], start_date_time="2025-01-01T00:00:00",
+                                 end_date_time="2030-01-01T00:00:00", local_time_zone_id="Tokyo Standard Time")
+    state = {"workspace_id": WS, "pipeline_id": ITEM, "job_type": "Pipeline", "enabled": True,
+             "configuration": config.to_api()}
+    # Same configuration written with a different key order: no change.
+    reordered = dict(reversed(list(config.to_api().items())))
+    assert p.diff("s", state, {**state, "configuration": reordered}).changes is False
+    disabled = p.diff("s", state, {**state, "enabled": False})
+    assert disabled.changes is True and disabled.replaces == []
+    other_zone = p.diff("s", state, {**state, "configuration": {**config.to_api(), "localTimeZoneId": "UTC"}})
+    assert other_zone.changes is True
+    moved = p.diff("s", state, {**state, "pipeline_id": WS2})
+    assert moved.replaces == ["pipeline_id"]
+
+
+def test_workspace_diff_capacity_change_is_an_update() -> None:
+    p = WorkspaceProvider()
+    state = {"display_name": "Sales", "description": None, "capacity_id": None, "adopt_existing": False}
+    assert p.diff(WS, state, {**state, "adopt_existing": True}).changes is False
+    result = p.diff(WS, state, {**state, "capacity_id": ITEM})
+    assert result.changes is True and result.replaces == []
+
+
+# -- the pickled provider -------------------------------------------------------------------------
+
+
+def test_pickled_providers_are_tiny_stable_and_secret_free() -> None:
+    blobs = {}
+    for cls in (WorkspaceProvider, DataPipelineProvider, PipelineScheduleProvider, WorkspaceRoleAssignmentProvider):
+        first, second = serialize_provider(cls()), serialize_provider(cls())
+        assert first == second
+        assert len(first) < 400, (cls.__name__, len(first))
+        blobs[cls] = first
+        # Pickled by reference: loading gives an instance of the installed class.
+        assert type(dill.loads(base64.b64decode(first))) is cls
+
+    secret = "s3cr3t-value-never-in-state"
+    provider = DataPipelineProvider()
+    provider.configure(ConfigureRequest(Config({"fabric:clientSecret": secret, "fabric:apiUrl": "https://x/v1"},
+                                               "fabric-resources")))
+    blob = pickle.dumps(provider)
+    assert secret.encode() not in blob
+    assert b"https://x/v1" not in blob
+    assert _base._CONFIGS[provider._config_key]["fabric:clientSecret"] == secret
+
+
+# -- program-side rendering -----------------------------------------------------------------------
+
+
+def test_render_definition_requires_every_token() -> None:
+    folder = REPO_ROOT / "pipelines" / "Nightly Orchestrator.DataPipeline"
+    with pytest.raises(DefinitionError) as err:
+        render_definition(folder, {})
+    assert "ingest_pipeline_id" in str(err.value)
+
+
+def test_render_definition_of_a_folder_without_tokens_is_canonical_text() -> None:
+    folder = REPO_ROOT / "pipelines" / "Parameterised Load.DataPipeline"
+    text, name, _description = render_definition(folder, {"unused": "x"})
+    assert name == "Parameterised Load"
+    assert isinstance(text, str)
+    assert text == canonical_json(json.loads(text))
+
+
+def test_one_client_per_settings_shared_by_all_providers_of_a_stack() -> None:
+    config = {"fabric:apiUrl": "https://127.0.0.1:9/v1", "fabric:tenantId": WS, "fabric:clientId": ITEM,
+              "fabric:clientSecret": "not-used-no-call-is-made"}
+    first, second, other = WorkspaceProvider(), DataPipelineProvider(), PipelineScheduleProvider()
+    for provider in (first, second):
+        provider.configure(ConfigureRequest(Config(dict(config), "fabric-resources")))
+    other.configure(ConfigureRequest(Config({**config, "fabric:apiUrl": "https://127.0.0.1:8/v1"}, "x")))
+    try:
+        # Built lazily on first use (no network), then cached by settings fingerprint.
+        assert first.client is second.client
+        assert other.client is not first.client
+    finally:
+        for key in list(_base._CLIENTS):
+            if key in (first._config_key, other._config_key):
+                del _base._CLIENTS[key]
