@@ -65,14 +65,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: pulumi {args.action} failed for stack {args.stack!r}: {_last_line(str(exc))}", file=sys.stderr)
         return 1
 
-    if args.action in ("up", "refresh"):
+    # The engine already printed the outputs; JSON mode adds a machine-readable copy for scripts.
+    if args.output == "json" and args.action in ("up", "refresh"):
         outputs = {k: v.value for k, v in stack.outputs().items() if not v.secret}
-        if args.output == "json":
-            print(json.dumps(outputs, indent=2, sort_keys=True))
-        else:
-            print(f"\nStack {args.stack!r} outputs:")
-            for key in sorted(outputs):
-                print(f"  {key}: {json.dumps(outputs[key])}")
+        print(json.dumps(outputs, indent=2, sort_keys=True))
     return 0
 
 
