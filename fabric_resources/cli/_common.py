@@ -288,6 +288,15 @@ def redact(text: str) -> str:
     return _BEARER.sub("Bearer ***", text)
 
 
+# The facts describe_error appends, in this order, for the attributes an error has (and are set).
+_ERROR_FACTS = (
+    ("status", "HTTP {}"),
+    ("error_code", "errorCode={}"),
+    ("request_id", "requestId={}"),
+    ("retry_after", "retry after {:g}s"),
+)
+
+
 def describe_error(exc: BaseException) -> str:
     """One line: what happened, plus Fabric's errorCode / requestId / HTTP status when known."""
     if isinstance(exc, CliError):
@@ -299,19 +308,8 @@ def describe_error(exc: BaseException) -> str:
     if last is not None and getattr(last, "error_code", None):
         return f"gave up after retries: {describe_error(last)}"
     message = _one_line(str(getattr(exc, "message", None) or exc)) or type(exc).__name__
-    facts = []
-    status = getattr(exc, "status", None)
-    if status:
-        facts.append(f"HTTP {status}")
-    code = getattr(exc, "error_code", None)
-    if code:
-        facts.append(f"errorCode={code}")
-    request_id = getattr(exc, "request_id", None)
-    if request_id:
-        facts.append(f"requestId={request_id}")
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after:
-        facts.append(f"retry after {retry_after:g}s")
+    facts = [template.format(value) for attribute, template in _ERROR_FACTS
+             if (value := getattr(exc, attribute, None))]
     suffix = f" ({', '.join(facts)})" if facts else ""
     return redact(f"{message}{suffix}")
 

@@ -490,6 +490,18 @@ def _cancel_hint(run_id: str, ref: PipelineRef) -> str:
     return f"fabric-resources cancel {run_id} {ref.locator_args()}"
 
 
+def _workspace_arg(args: argparse.Namespace) -> str | None:
+    """``--workspace``, else the workspace the ``--stack`` deploys to (None: search them all)."""
+    return args.workspace or default_workspace(args)
+
+
+def _named_run(args: argparse.Namespace) -> tuple[FabricClient, PipelineRef, Any]:
+    """The client, the pipeline and the job instance that RUN_ID [--workspace] [--pipeline] name."""
+    client = build_client(args)
+    ref, job = Resolver(client).run(args.run_id, _workspace_arg(args), args.pipeline)
+    return client, ref, job
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 
@@ -498,7 +510,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
         raise CliError("--timeout only applies with --wait")
     client = build_client(args)
-    ref = Resolver(client).pipeline(args.pipeline, args.workspace or default_workspace(args))
+    ref = Resolver(client).pipeline(args.pipeline, _workspace_arg(args))
     params = dict(args.params)
     # Pipelines take their parameters through executionData (the documented pipeline form).
     execution_data = {"parameters": params} if params else None
@@ -633,7 +645,7 @@ class Watcher:
 @command
 def cmd_runs(args: argparse.Namespace) -> int:
     client = build_client(args)
-    ref = Resolver(client).pipeline(args.pipeline, args.workspace or default_workspace(args))
+    ref = Resolver(client).pipeline(args.pipeline, _workspace_arg(args))
     runs = [run_json(ref, job) for job in client.jobs.list(ref.workspace_id, ref.pipeline_id)]
     # Newest first; runs not started yet (no start time) are the newest of all.
     runs = [r for r in runs if r["startTimeUtc"] is None] + sorted(
@@ -651,8 +663,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 @command
 def cmd_status(args: argparse.Namespace) -> int:
-    client = build_client(args)
-    ref, job = Resolver(client).run(args.run_id, args.workspace or default_workspace(args), args.pipeline)
+    _client, ref, job = _named_run(args)
     run = run_json(ref, job)
     if output_format(args) == "json":
         print_json(run)
@@ -663,8 +674,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 @command
 def cmd_cancel(args: argparse.Namespace) -> int:
-    client = build_client(args)
-    ref, job = Resolver(client).run(args.run_id, args.workspace or default_workspace(args), args.pipeline)
+    client, ref, job = _named_run(args)
     status = str(_field(job, "status"))
     if status in TERMINAL_STATUSES:
         raise CliError(f"run {args.run_id} already ended ({status}); nothing to cancel")
@@ -680,8 +690,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 @command
 def cmd_activities(args: argparse.Namespace) -> int:
-    client = build_client(args)
-    ref, _job = Resolver(client).run(args.run_id, args.workspace or default_workspace(args), args.pipeline)
+    client, ref, _job = _named_run(args)
     activities = _query_activities(client, ref, args.run_id)
     if args.status:
         wanted = args.status.casefold()

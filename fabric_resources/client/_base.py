@@ -70,3 +70,8 @@ def expect_object(body: Any, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise FabricError(f"{what}: expected a JSON object in the answer, got {type(body).__name__}")
     return body
+
+
+def given(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without those left as None: a PATCH body changes only the fields it names."""
+    return {name: value for name, value in fields.items() if value is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fabric_resources.client._base import Area, create_with_recovery, expect_object, seg
+from fabric_resources.client._base import Area, create_with_recovery, expect_object, given, seg
 from fabric_resources.client._lro import ProgressCallback
 from fabric_resources.client._paging import iterate_values
 from fabric_resources.models.items import Item, ItemDefinition
@@ -65,11 +65,7 @@ class Items(Area):
 
     def update(self, workspace_id: str, item_id: str, *, display_name: str | None = None,
                description: str | None = None) -> Item:
-        body: dict[str, Any] = {}
-        if display_name is not None:
-            body["displayName"] = display_name
-        if description is not None:
-            body["description"] = description
+        body = given({"displayName": display_name, "description": description})
         if not body:
             return self.get(workspace_id, item_id)
         return self._model(self._json("PATCH", f"{self._base(workspace_id)}/{seg(item_id)}", json=body))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from fabric_resources.client._base import Area, create_with_recovery, seg
+from fabric_resources.client._base import Area, create_with_recovery, given, seg
 from fabric_resources.client._paging import iterate_values
 from fabric_resources.client._transport import parse_retry_after
 from fabric_resources.errors import DeadlineExceededError, OperationFailedError
@@ -46,11 +46,7 @@ class Workspaces(Area):
 
     def update(self, workspace_id: str, *, display_name: str | None = None,
                description: str | None = None) -> Workspace:
-        body: dict[str, Any] = {}
-        if display_name is not None:
-            body["displayName"] = display_name
-        if description is not None:
-            body["description"] = description
+        body = given({"displayName": display_name, "description": description})
         if not body:
             return self.get(workspace_id)
         return Workspace.model_validate(self._json("PATCH", f"workspaces/{seg(workspace_id)}", json=body))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .files import write_private, write_public
 
 CA_VALIDITY = dt.timedelta(days=3650)
 # Kept under the 825 days some TLS stacks accept for leaf certificates.
@@ -62,25 +63,33 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically write a file only the owner can read."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
+             validity: dt.timedelta) -> x509.CertificateBuilder:
+    """A certificate for ``key`` valid from now (back-dated 5 minutes for slightly slow clocks)."""
+    now = _now()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+    )
+
+
+def _key_usage(*, key_agreement: bool = False, key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
+    """Digital signature plus the usages named; every other usage off."""
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=key_agreement, key_cert_sign=key_cert_sign, crl_sign=crl_sign,
+        encipher_only=False, decipher_only=False,
     )
 
 
@@ -102,29 +111,15 @@ def _create_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePriva
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fabric-resources emulator"),
         x509.NameAttribute(NameOID.COMMON_NAME, "fabric-resources emulator local CA"),
     ])
-    now = _now()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + CA_VALIDITY)
+        _builder(name, name, key, CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(files.ca_key, _key_pem(key))
-    _write_public(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(files.ca_key, _key_pem(key))
+    write_public(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
     # A new CA invalidates any server certificate signed by an older one.
     files.server_cert.unlink(missing_ok=True)
     return cert, key
@@ -154,35 +149,22 @@ def _server_cert_usable(files: TlsFiles, ca_cert: x509.Certificate) -> bool:
 
 def _create_server_cert(files: TlsFiles, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
     san = x509.SubjectAlternativeName(
         [x509.DNSName(n) for n in SERVER_DNS_NAMES]
         + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVER_IPS]
     )
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + SERVER_VALIDITY)
+        _builder(subject, ca_cert.subject, key, SERVER_VALIDITY)
         .add_extension(san, critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=True, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(key_agreement=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(files.server_key, _key_pem(key))
-    _write_public(files.server_cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(files.server_key, _key_pem(key))
+    write_public(files.server_cert, cert.public_bytes(serialization.Encoding.PEM))

@@ -4,7 +4,7 @@ Stable API (see docs/ARCHITECTURE.md):
 
 - ``ApiError(status, error_code, message, more_details=None, headers=None, related_resource=None)``:
   raise it from a handler; the app renders it as the spec's ``ErrorResponse``.
-- ``error_response(request, status, error_code, message, ...)``: the same, as a Response.
+- ``error_response(request, status, error_code, message, headers=None)``: the same, as a Response.
 - ``principal_of(request)``: the caller (``identity.Principal``) set by the auth middleware.
 - ``require_role(ctx, conn, workspace_id, principal, minimum) -> str``: the caller's role, or
   404 WorkspaceNotFound / 403 InsufficientPrivileges.
@@ -12,7 +12,7 @@ Stable API (see docs/ARCHITECTURE.md):
 - ``json_body(request) -> dict``: the parsed JSON object body, 400/413 for bad bodies.
 - ``absolute_url(ctx, path, request=None) -> str``: ``https://host:port`` + path.
 - ``json_response`` / ``empty_response``: bodies with and without a JSON content type.
-- Small validators: ``opt_str``, ``req_str``, ``query_bool``, ``check_uuid``, ``utc_now``.
+- Small validators: ``opt_str``, ``req_str``, ``query_bool``, ``check_uuid``, ``path_uuid``, ``utc_now``.
 """
 
 from __future__ import annotations
@@ -94,28 +94,20 @@ def error_headers(request_id: str, error_code: str) -> dict[str, str]:
     return {"x-ms-public-api-error-code": error_code, "requestId": request_id, "x-ms-request-id": request_id}
 
 
-def error_response(
-    request: Request | None,
-    status: int,
-    error_code: str,
-    message: str,
-    more_details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-    related_resource: dict[str, str] | None = None,
-    is_retriable: bool | None = None,
-) -> JSONResponse:
+def render_api_error(request: Request | None, exc: ApiError) -> JSONResponse:
     rid = request_id_of(request)
-    all_headers = error_headers(rid, error_code)
-    all_headers.update(headers or {})
-    body = error_body(rid, error_code, message, more_details, related_resource, is_retriable)
-    return JSONResponse(body, status_code=status, headers=all_headers)
+    headers = {**error_headers(rid, exc.error_code), **exc.headers}
+    body = error_body(rid, exc.error_code, exc.message, exc.more_details, exc.related_resource, exc.is_retriable)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-def render_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(
-        request, exc.status, exc.error_code, exc.message, exc.more_details, exc.headers,
-        exc.related_resource, exc.is_retriable,
-    )
+def error_response(request: Request | None, status: int, error_code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """What raising this ``ApiError`` answers, for exception handlers that must return a Response.
+
+    Errors with more fields (moreDetails, relatedResource, isRetriable) are raised as ``ApiError``.
+    """
+    return render_api_error(request, ApiError(status, error_code, message, headers=headers))
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -282,6 +274,15 @@ def is_uuid(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+def path_uuid(request: Request, param: str, error_code: str, message: str) -> str:
+    """The UUID path parameter ``param``, lower-cased. Anything else cannot name an object, so it is
+    answered like an unknown id: 404 ``error_code`` with ``message`` (its ``{}`` is the raw value)."""
+    raw = str(request.path_params[param])
+    if not is_uuid(raw):
+        raise ApiError(404, error_code, message.format(raw))
+    return raw.lower()
 
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:

@@ -22,7 +22,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -39,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .files import write_private
 
 FABRIC_AUDIENCE = "https://api.fabric.microsoft.com"
 FABRIC_DEFAULT_SCOPE = f"{FABRIC_AUDIENCE}/.default"
@@ -129,9 +130,9 @@ class Identity:
         else:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             info = _new_identity_info()
-            _write_private(key_path, key.private_bytes(
+            write_private(key_path, key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            _write_private(info_path, json.dumps(info, indent=2).encode())
+            write_private(info_path, json.dumps(info, indent=2).encode())
         principals: list[Principal] = []
         client_secrets: dict[str, str] = {}
         for entry in info["principals"]:
@@ -416,14 +417,6 @@ def _new_identity_info() -> dict[str, Any]:
             user("grace@fabric-emulator.example", "Grace Hopper"),
         ],
     }
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def _b64url_uint(value: int) -> str:

@@ -26,13 +26,13 @@ from .http import (
     json_response,
     opt_str,
     page,
-    principal_of,
+    path_uuid,
     query_bool,
     req_str,
     require_role,
 )
 from .routes_operations import APPLIERS, start_operation, wants_lro
-from .routes_workspaces import ctx_of, delete_item_rows, workspace_id_of
+from .routes_workspaces import delete_item_rows, workspace_scope
 from .store import dumps, loads
 
 ITEM_NAME_MAX = 256
@@ -54,11 +54,8 @@ _B64_RE = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _item_id_of(request: Request, param: str) -> str:
-    raw = str(request.path_params[param])
-    if not is_uuid(raw):
-        raise ApiError(404, "ItemNotFound", f"The requested item '{raw}' was not found.")
-    return raw.lower()
+def item_id_of(request: Request, param: str) -> str:
+    return path_uuid(request, param, "ItemNotFound", "The requested item '{}' was not found.")
 
 
 def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str, *,
@@ -278,9 +275,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _create_item(pipeline: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
+        ctx, principal, workspace_id = workspace_scope(request)
         body = await json_body(request)
         name = req_str(body, "displayName", max_length=ITEM_NAME_MAX)
         description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX) or ""
@@ -359,9 +354,7 @@ def _folder_scope(conn: sqlite3.Connection, request: Request, workspace_id: str)
 
 def _list_items(pipeline: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
+        ctx, principal, workspace_id = workspace_scope(request)
         item_type = PIPELINE if pipeline else request.query_params.get("type")
         if item_type is not None and item_type not in ITEM_TYPES:
             raise ApiError(400, "InvalidItemType", f"Item type '{item_type}' is invalid.")
@@ -382,10 +375,8 @@ def _list_items(pipeline: bool) -> Handler:
 
 def _get_item(pipeline: bool, param: str) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
-        item_id = _item_id_of(request, param)
+        ctx, principal, workspace_id = workspace_scope(request)
+        item_id = item_id_of(request, param)
         with ctx.store.read() as conn:
             require_role(ctx, conn, workspace_id, principal, "Viewer")
             item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
@@ -395,10 +386,8 @@ def _get_item(pipeline: bool, param: str) -> Handler:
 
 def _update_item(pipeline: bool, param: str) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
-        item_id = _item_id_of(request, param)
+        ctx, principal, workspace_id = workspace_scope(request)
+        item_id = item_id_of(request, param)
         body = await json_body(request)
         name = opt_str(body, "displayName", max_length=ITEM_NAME_MAX)
         if name is not None and not name.strip():
@@ -419,10 +408,8 @@ def _update_item(pipeline: bool, param: str) -> Handler:
 
 def _delete_item(pipeline: bool, param: str) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
-        item_id = _item_id_of(request, param)
+        ctx, principal, workspace_id = workspace_scope(request)
+        item_id = item_id_of(request, param)
         hard = query_bool(request, "hardDelete", default=False)
         with ctx.store.tx() as conn:
             # Soft delete needs write access; permanent deletion is reserved to workspace Admins.
@@ -435,10 +422,8 @@ def _delete_item(pipeline: bool, param: str) -> Handler:
 
 def _get_definition(pipeline: bool, param: str) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
-        item_id = _item_id_of(request, param)
+        ctx, principal, workspace_id = workspace_scope(request)
+        item_id = item_id_of(request, param)
         with ctx.store.tx() as conn:
             require_role(ctx, conn, workspace_id, principal, "Contributor")
             item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
@@ -452,10 +437,8 @@ def _get_definition(pipeline: bool, param: str) -> Handler:
 
 def _update_definition(pipeline: bool, param: str) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = ctx_of(request)
-        principal = principal_of(request)
-        workspace_id = workspace_id_of(request)
-        item_id = _item_id_of(request, param)
+        ctx, principal, workspace_id = workspace_scope(request)
+        item_id = item_id_of(request, param)
         update_metadata = query_bool(request, "updateMetadata", default=False)
         body = await json_body(request)
         with ctx.store.tx() as conn:
@@ -473,10 +456,8 @@ def _update_definition(pipeline: bool, param: str) -> Handler:
 
 
 async def move_item(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
-    item_id = _item_id_of(request, "itemId")
+    ctx, principal, workspace_id = workspace_scope(request)
+    item_id = item_id_of(request, "itemId")
     body = await json_body(request, required=False)
     target = opt_str(body, "targetFolderId")
     with ctx.store.tx() as conn:
@@ -503,10 +484,7 @@ def folder_view(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _folder_id_of(request: Request) -> str:
-    raw = str(request.path_params["folderId"])
-    if not is_uuid(raw):
-        raise ApiError(404, "FolderNotFound", f"The folder '{raw}' was not found.")
-    return raw.lower()
+    return path_uuid(request, "folderId", "FolderNotFound", "The folder '{}' was not found.")
 
 
 def _load_folder(conn: sqlite3.Connection, workspace_id: str, folder_id: str) -> dict[str, Any]:
@@ -555,9 +533,7 @@ def _save_folder(conn: sqlite3.Connection, data: dict[str, Any]) -> None:
 
 
 async def create_folder(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     body = await json_body(request)
     name = _folder_name(body)
     parent_raw = opt_str(body, "parentFolderId")
@@ -578,9 +554,7 @@ async def create_folder(request: Request) -> Response:
 
 
 async def list_folders(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, principal, "Viewer")
         recursive = query_bool(request, "recursive", default=True)
@@ -599,9 +573,7 @@ async def list_folders(request: Request) -> Response:
 
 
 async def get_folder(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     folder_id = _folder_id_of(request)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, principal, "Viewer")
@@ -610,9 +582,7 @@ async def get_folder(request: Request) -> Response:
 
 
 async def update_folder(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     folder_id = _folder_id_of(request)
     body = await json_body(request)
     name = _folder_name(body)
@@ -626,9 +596,7 @@ async def update_folder(request: Request) -> Response:
 
 
 async def delete_folder(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     folder_id = _folder_id_of(request)
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, principal, "Contributor")
@@ -644,9 +612,7 @@ async def delete_folder(request: Request) -> Response:
 
 
 async def move_folder(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     folder_id = _folder_id_of(request)
     body = await json_body(request, required=False)
     target_raw = opt_str(body, "targetFolderId")

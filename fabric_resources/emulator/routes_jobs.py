@@ -10,6 +10,10 @@ Routes (``{ws}`` = ``/v1/workspaces/{workspaceId}``; each item route also exists
 - ``.../jobs/{jobType}/schedules[/{scheduleId}]``: POST (201 + Location), GET, PATCH, DELETE, list.
 - ``POST {ws}/datapipelines/pipelineruns/{jobId}/queryactivityruns`` -> a bare JSON array.
 
+Bodies follow the spec's schemas (tests/integration/test_emulator_jobs_conformance.py): job
+instances leave out ``startTimeUtc``/``endTimeUtc``/``failureReason`` until they have a value (the
+spec does not make them nullable); run parameters need a ``type`` of ItemJobParameterType.
+
 Status codes chosen where the spec names only error codes: 400 InvalidJobType (a job type the item
 does not have), 404 JobInstanceNotFound / ScheduleNotFound, 409 ScheduleExceedsLimit (the item
 already has 20 schedules: a conflict with existing state, not a malformed request), 400 InvalidInput
@@ -23,7 +27,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,33 +39,26 @@ from .http import (
     ApiError,
     absolute_url,
     empty_response,
-    is_uuid,
     json_body,
     json_response,
     page,
-    principal_of,
     require_role,
     utc_now,
 )
-from .jobs import (
-    PIPELINE_ITEM_TYPE,
-    JobEngine,
-    QueryError,
-    is_pipeline_job_type,
-    load_item,
-    query_activity_runs,
-)
+from .jobs import PIPELINE_ITEM_TYPE, JobEngine, QueryError, is_pipeline_job_type, query_activity_runs
+from .routes_items import item_id_of, load_item
+from .routes_workspaces import workspace_scope
 from .scheduler import MAX_SCHEDULES_PER_ITEM, ScheduleValidationError, validate_configuration
 from .store import dumps, loads
 
+if TYPE_CHECKING:
+    from .identity import Principal
+
 #: Seconds clients are told to wait before polling a job instance (small: emulated runs are short).
 RETRY_AFTER_SECONDS = "1"
+#: The spec's ItemJobParameterType values (common/job_scheduling.json); a run parameter's ``type``.
+PARAMETER_TYPES = ("VariableReference", "Integer", "Number", "Text", "Boolean", "DateTime", "Guid", "Automatic")
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _ctx(request: Request) -> EmulatorContext:
-    ctx: EmulatorContext = request.app.state.ctx
-    return ctx
 
 
 def _engine(ctx: EmulatorContext) -> JobEngine:
@@ -70,26 +68,28 @@ def _engine(ctx: EmulatorContext) -> JobEngine:
     return engine
 
 
-def _workspace_id(request: Request) -> str:
-    raw = str(request.path_params["workspaceId"])
-    if not is_uuid(raw):
-        raise ApiError(404, "WorkspaceNotFound", f"The requested workspace '{raw}' was not found.")
-    return raw.lower()
+@dataclass(frozen=True)
+class _ItemCall:
+    """The caller and the workspace/item a job or schedule route addresses.
 
+    Building it checks the ids' syntax (404 for ids that are not UUIDs); ``open_item`` checks the
+    caller's role and that the item exists (and is a pipeline under ``/dataPipelines``).
+    """
 
-def _item_id(request: Request, param: str) -> str:
-    raw = str(request.path_params[param])
-    if not is_uuid(raw):
-        raise ApiError(404, "ItemNotFound", f"The requested item '{raw}' was not found.")
-    return raw.lower()
+    ctx: EmulatorContext
+    principal: Principal
+    workspace_id: str
+    item_id: str
+    pipeline_only: bool
 
+    @classmethod
+    def of(cls, request: Request, param: str, pipeline_only: bool) -> _ItemCall:
+        ctx, principal, workspace_id = workspace_scope(request)
+        return cls(ctx, principal, workspace_id, item_id_of(request, param), pipeline_only)
 
-def _item_or_404(conn: sqlite3.Connection, workspace_id: str, item_id: str, pipeline_only: bool) -> dict[str, Any]:
-    item = load_item(conn, workspace_id, item_id)
-    if item is None or (pipeline_only and item.get("type") != PIPELINE_ITEM_TYPE):
-        raise ApiError(404, "ItemNotFound", f"The requested item '{item_id}' was not found.",
-                       related_resource={"resourceId": item_id, "resourceType": "Item"})
-    return item
+    def open_item(self, conn: sqlite3.Connection, minimum: str) -> dict[str, Any]:
+        require_role(self.ctx, conn, self.workspace_id, self.principal, minimum)
+        return load_item(conn, self.workspace_id, self.item_id, pipeline_only=self.pipeline_only)
 
 
 def _check_job_type(job_type: str | None, item: dict[str, Any]) -> str:
@@ -140,6 +140,9 @@ def _run_parameters(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         for i, entry in enumerate(top):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "value" not in entry:
                 raise _invalid(f"parameters[{i}]", "must be an object with 'name', 'type' and 'value'.")
+            if entry.get("type") not in PARAMETER_TYPES:
+                # The spec's Parameter requires ``type`` (an ItemJobParameterType).
+                raise _invalid(f"parameters[{i}].type", f"must be one of {', '.join(PARAMETER_TYPES)}.")
             name = entry["name"]
             if len(name) > 256:
                 raise _invalid(f"parameters[{i}].name", "cannot be longer than 256 characters.")
@@ -155,82 +158,87 @@ def _run_parameters(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 # -- job instances ------------------------------------------------------------------------------
 
 
+def _public_job(data: dict[str, Any]) -> dict[str, Any]:
+    """The ItemJobInstance as answered: fields without a value are left out.
+
+    The engine stores ``startTimeUtc``/``endTimeUtc``/``failureReason`` as null until they are
+    known, but the spec types them as a string and an ErrorResponse object (not nullable), so a
+    null would not validate; an absent optional field does.
+    """
+    return {key: value for key, value in data.items() if value is not None}
+
+
 def _run_job(param: str, pipeline_only: bool, path_job_type: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        principal = principal_of(request)
-        workspace_id = _workspace_id(request)
-        item_id = _item_id(request, param)
+        call = _ItemCall.of(request, param, pipeline_only)
         job_type = (request.path_params.get("jobType") if path_job_type
                     else request.query_params.get("jobType"))
         body = await json_body(request, required=False)
         params, execution_data = _run_parameters(body)
-        engine = _engine(ctx)
-        with ctx.store.tx() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = _item_or_404(conn, workspace_id, item_id, pipeline_only)
-            _check_job_type(job_type, item)
-            job = engine.run(workspace_id, item_id, str(job_type), parameters=params,
+        engine = _engine(call.ctx)
+        with call.ctx.store.tx() as conn:
+            _check_job_type(job_type, call.open_item(conn, "Contributor"))
+            job = engine.run(call.workspace_id, call.item_id, str(job_type), parameters=params,
                              execution_data=execution_data, conn=conn)
-        return empty_response(202, {"Location": absolute_url(ctx, _job_url(workspace_id, item_id, job["id"]), request),
-                                    "Retry-After": RETRY_AFTER_SECONDS})
+        return _job_accepted(request, call, job["id"])
     return handler
 
 
-def _load_job(conn: sqlite3.Connection, item_id: str, job_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT data FROM job_instances WHERE id = ? AND item_id = ?",
-                       (job_id.lower(), item_id)).fetchone()
+def _job_accepted(request: Request, call: _ItemCall, job_id: str) -> Response:
+    """202 pointing at the job instance (run and cancel answer the same way)."""
+    location = absolute_url(call.ctx, _job_url(call.workspace_id, call.item_id, job_id), request)
+    return empty_response(202, {"Location": location, "Retry-After": RETRY_AFTER_SECONDS})
+
+
+def _load_of_item(conn: sqlite3.Connection, table: str, item_id: str, object_id: str,
+                  missing: ApiError) -> dict[str, Any]:
+    """The stored JSON of a job instance or schedule (``table``) of the item, else raise ``missing``."""
+    row = conn.execute(f"SELECT data FROM {table} WHERE id = ? AND item_id = ?",  # table: a fixed name, never input
+                       (object_id.lower(), item_id)).fetchone()
     if row is None:
-        raise ApiError(404, "JobInstanceNotFound", f"The job instance '{job_id}' was not found.",
-                       related_resource={"resourceId": job_id, "resourceType": "ItemJobInstance"})
+        raise missing
     data: dict[str, Any] = loads(row["data"])
     return data
 
 
+def _load_job(conn: sqlite3.Connection, item_id: str, job_id: str) -> dict[str, Any]:
+    return _load_of_item(conn, "job_instances", item_id, job_id, ApiError(
+        404, "JobInstanceNotFound", f"The job instance '{job_id}' was not found.",
+        related_resource={"resourceId": job_id, "resourceType": "ItemJobInstance"}))
+
+
 def _get_job(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        principal = principal_of(request)
-        workspace_id = _workspace_id(request)
-        item_id = _item_id(request, param)
-        with ctx.store.read() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Viewer")
-            _item_or_404(conn, workspace_id, item_id, pipeline_only)
-            job = _load_job(conn, item_id, str(request.path_params["jobInstanceId"]))
-        return json_response(job)
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.read() as conn:
+            call.open_item(conn, "Viewer")
+            job = _load_job(conn, call.item_id, str(request.path_params["jobInstanceId"]))
+        return json_response(_public_job(job))
     return handler
 
 
 def _list_jobs(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        principal = principal_of(request)
-        workspace_id = _workspace_id(request)
-        item_id = _item_id(request, param)
-        with ctx.store.read() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Viewer")
-            _item_or_404(conn, workspace_id, item_id, pipeline_only)
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.read() as conn:
+            call.open_item(conn, "Viewer")
             rows = conn.execute("SELECT data FROM job_instances WHERE item_id = ? ORDER BY created DESC, rowid DESC",
-                                (item_id,)).fetchall()
-        return json_response(page(request, ctx, [loads(r["data"]) for r in rows]))
+                                (call.item_id,)).fetchall()
+        return json_response(page(request, call.ctx, [_public_job(loads(r["data"])) for r in rows]))
     return handler
 
 
 def _cancel_job(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        principal = principal_of(request)
-        workspace_id = _workspace_id(request)
-        item_id = _item_id(request, param)
+        call = _ItemCall.of(request, param, pipeline_only)
         job_id = str(request.path_params["jobInstanceId"]).lower()
-        with ctx.store.read() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Contributor")
-            _item_or_404(conn, workspace_id, item_id, pipeline_only)
-            _load_job(conn, item_id, job_id)
-        # Cancelling a finished job is accepted and changes nothing (idempotent, like the service's 202).
-        _engine(ctx).cancel(job_id)
-        return empty_response(202, {"Location": absolute_url(ctx, _job_url(workspace_id, item_id, job_id), request),
-                                    "Retry-After": RETRY_AFTER_SECONDS})
+        with call.ctx.store.read() as conn:
+            call.open_item(conn, "Contributor")
+            _load_job(conn, call.item_id, job_id)
+        # Cancelling a finished job is accepted and changes nothing (idempotent; the spec also lists
+        # JobAlreadyCompleted, but clients and tests rely on the repeatable 202).
+        _engine(call.ctx).cancel(job_id)
+        return _job_accepted(request, call, job_id)
     return handler
 
 
@@ -255,106 +263,97 @@ def _schedule_body(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
-def _owner(principal: Any) -> dict[str, str]:
+def _owner(principal: Principal) -> dict[str, str]:
     kind = str(getattr(principal, "kind", "User"))
     return {"id": str(principal.object_id), "type": kind if kind in ("User", "ServicePrincipal") else "User"}
 
 
 def _load_schedule(conn: sqlite3.Connection, item_id: str, schedule_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT data FROM schedules WHERE id = ? AND item_id = ?",
-                       (schedule_id.lower(), item_id)).fetchone()
-    if row is None:
-        raise ApiError(404, "ScheduleNotFound", f"The schedule '{schedule_id}' was not found.",
-                       related_resource={"resourceId": schedule_id, "resourceType": "ItemSchedule"})
-    data: dict[str, Any] = loads(row["data"])
-    return data
+    return _load_of_item(conn, "schedules", item_id, schedule_id, ApiError(
+        404, "ScheduleNotFound", f"The schedule '{schedule_id}' was not found.",
+        related_resource={"resourceId": schedule_id, "resourceType": "ItemSchedule"}))
 
 
-def _schedule_prelude(request: Request, param: str, pipeline_only: bool, conn: sqlite3.Connection,
-                      minimum: str) -> tuple[str, str, str]:
-    ctx = _ctx(request)
-    workspace_id = _workspace_id(request)
-    item_id = _item_id(request, param)
-    require_role(ctx, conn, workspace_id, principal_of(request), minimum)
-    item = _item_or_404(conn, workspace_id, item_id, pipeline_only)
-    job_type = _check_job_type(str(request.path_params["jobType"]), item)
-    return workspace_id, item_id, job_type
+def _open_schedules(request: Request, call: _ItemCall, conn: sqlite3.Connection, minimum: str) -> str:
+    """Role and item checks of a schedule route; returns the path's job type once checked."""
+    return _check_job_type(str(request.path_params["jobType"]), call.open_item(conn, minimum))
+
+
+def _open_schedule(request: Request, call: _ItemCall, conn: sqlite3.Connection, minimum: str) -> dict[str, Any]:
+    """The schedule the path names (``{scheduleId}``), after the role, item and job type checks."""
+    _open_schedules(request, call, conn, minimum)
+    return _load_schedule(conn, call.item_id, str(request.path_params["scheduleId"]))
 
 
 def _create_schedule(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        principal = principal_of(request)
         body = _schedule_body(await json_body(request), partial=False)
-        with ctx.store.tx() as conn:
-            workspace_id, item_id, job_type = _schedule_prelude(request, param, pipeline_only, conn, "Contributor")
-            count = conn.execute("SELECT COUNT(*) FROM schedules WHERE item_id = ?", (item_id,)).fetchone()[0]
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.tx() as conn:
+            job_type = _open_schedules(request, call, conn, "Contributor")
+            count = conn.execute("SELECT COUNT(*) FROM schedules WHERE item_id = ?", (call.item_id,)).fetchone()[0]
             if count >= MAX_SCHEDULES_PER_ITEM:
                 raise ApiError(409, "ScheduleExceedsLimit",
                                f"An item can have at most {MAX_SCHEDULES_PER_ITEM} schedules; delete one first.")
             schedule_id = str(uuid.uuid4())
             data: dict[str, Any] = {"id": schedule_id, "enabled": body["enabled"], "createdDateTime": utc_now(),
-                                    "configuration": body["configuration"], "owner": _owner(principal)}
+                                    "configuration": body["configuration"], "owner": _owner(call.principal)}
             if "executionData" in body:
                 data["executionData"] = body["executionData"]
             conn.execute(
                 "INSERT INTO schedules (id, workspace_id, item_id, job_type, created, revision, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (schedule_id, workspace_id, item_id, job_type, time.time(), str(uuid.uuid4()), dumps(data)),
+                (schedule_id, call.workspace_id, call.item_id, job_type, time.time(), str(uuid.uuid4()), dumps(data)),
             )
-        _engine(ctx).scheduler.wake()
-        location = absolute_url(
-            ctx, f"/v1/workspaces/{workspace_id}/items/{item_id}/jobs/{job_type}/schedules/{schedule_id}", request)
+        _engine(call.ctx).scheduler.wake()
+        location = absolute_url(call.ctx, f"/v1/workspaces/{call.workspace_id}/items/{call.item_id}"
+                                          f"/jobs/{job_type}/schedules/{schedule_id}", request)
         return json_response(data, 201, {"Location": location})
     return handler
 
 
 def _get_schedule(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        with ctx.store.read() as conn:
-            _, item_id, _ = _schedule_prelude(request, param, pipeline_only, conn, "Viewer")
-            data = _load_schedule(conn, item_id, str(request.path_params["scheduleId"]))
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.read() as conn:
+            data = _open_schedule(request, call, conn, "Viewer")
         return json_response(data)
     return handler
 
 
 def _list_schedules(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        with ctx.store.read() as conn:
-            _, item_id, _ = _schedule_prelude(request, param, pipeline_only, conn, "Viewer")
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.read() as conn:
+            _open_schedules(request, call, conn, "Viewer")
             rows = conn.execute("SELECT data FROM schedules WHERE item_id = ? ORDER BY created, rowid",
-                                (item_id,)).fetchall()
-        return json_response(page(request, ctx, [loads(r["data"]) for r in rows]))
+                                (call.item_id,)).fetchall()
+        return json_response(page(request, call.ctx, [loads(r["data"]) for r in rows]))
     return handler
 
 
 def _update_schedule(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        principal = principal_of(request)
         changes = _schedule_body(await json_body(request), partial=True)
-        with ctx.store.tx() as conn:
-            _, item_id, _ = _schedule_prelude(request, param, pipeline_only, conn, "Contributor")
-            data = _load_schedule(conn, item_id, str(request.path_params["scheduleId"]))
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.tx() as conn:
+            data = _open_schedule(request, call, conn, "Contributor")
             data.update(changes)
-            data["owner"] = _owner(principal)  # the spec: "created this schedule or last modified it"
+            data["owner"] = _owner(call.principal)  # the spec: "created this schedule or last modified it"
             conn.execute("UPDATE schedules SET data = ?, revision = ? WHERE id = ?",
                          (dumps(data), str(uuid.uuid4()), data["id"]))
-        _engine(ctx).scheduler.wake()
+        _engine(call.ctx).scheduler.wake()
         return json_response(data)
     return handler
 
 
 def _delete_schedule(param: str, pipeline_only: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        ctx = _ctx(request)
-        with ctx.store.tx() as conn:
-            _, item_id, _ = _schedule_prelude(request, param, pipeline_only, conn, "Contributor")
-            data = _load_schedule(conn, item_id, str(request.path_params["scheduleId"]))
+        call = _ItemCall.of(request, param, pipeline_only)
+        with call.ctx.store.tx() as conn:
+            data = _open_schedule(request, call, conn, "Contributor")
             conn.execute("DELETE FROM schedules WHERE id = ?", (data["id"],))
-        _engine(ctx).scheduler.wake()
+        _engine(call.ctx).scheduler.wake()
         return empty_response(200)
     return handler
 
@@ -363,9 +362,7 @@ def _delete_schedule(param: str, pipeline_only: bool) -> Handler:
 
 
 async def query_activity_runs_handler(request: Request) -> Response:
-    ctx = _ctx(request)
-    principal = principal_of(request)
-    workspace_id = _workspace_id(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     job_id = str(request.path_params["jobId"]).lower()
     body = await json_body(request, required=False)
     engine = _engine(ctx)

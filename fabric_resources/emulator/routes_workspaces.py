@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,17 +18,20 @@ from .http import (
     absolute_url,
     check_uuid,
     empty_response,
-    is_uuid,
     json_body,
     json_response,
     opt_str,
     page,
+    path_uuid,
     principal_of,
     req_str,
     require_role,
     role_of,
 )
 from .store import dumps, loads
+
+if TYPE_CHECKING:
+    from .identity import Principal
 
 #: Preconfigured capacities (fixed ids so docs and tests can name them).
 CAPACITIES: list[dict[str, str]] = [
@@ -52,10 +55,18 @@ def ctx_of(request: Request) -> EmulatorContext:
 
 
 def workspace_id_of(request: Request) -> str:
-    raw = str(request.path_params["workspaceId"])
-    if not is_uuid(raw):
-        raise ApiError(404, "WorkspaceNotFound", f"The requested workspace '{raw}' was not found.")
-    return raw.lower()
+    return path_uuid(request, "workspaceId", "WorkspaceNotFound", "The requested workspace '{}' was not found.")
+
+
+def workspace_scope(request: Request) -> tuple[EmulatorContext, Principal, str]:
+    """Context, caller and workspace id of a ``/v1/workspaces/{workspaceId}/...`` request.
+
+    The caller is resolved before the id is parsed, so an unauthenticated request answers 401
+    even when its workspace id is malformed.
+    """
+    ctx = ctx_of(request)
+    principal: Principal = principal_of(request)
+    return ctx, principal, workspace_id_of(request)
 
 
 # -- capacities ---------------------------------------------------------------------------------
@@ -211,9 +222,7 @@ async def list_workspaces(request: Request) -> Response:
 
 
 async def get_workspace(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, principal, "Viewer")
         data = load_workspace(conn, workspace_id)
@@ -221,9 +230,7 @@ async def get_workspace(request: Request) -> Response:
 
 
 async def update_workspace(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     body = await json_body(request)
     name = opt_str(body, "displayName", max_length=WORKSPACE_NAME_MAX)
     description = opt_str(body, "description", max_length=WORKSPACE_DESCRIPTION_MAX)
@@ -250,9 +257,7 @@ def delete_item_rows(ctx: EmulatorContext, conn: sqlite3.Connection, item_id: st
 
 
 async def delete_workspace(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, principal, "Admin")
         for row in conn.execute("SELECT id FROM items WHERE workspace_id = ?", (workspace_id,)).fetchall():
@@ -264,9 +269,7 @@ async def delete_workspace(request: Request) -> Response:
 
 
 async def assign_to_capacity(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     body = await json_body(request)
     cap = _capacity_or_404(body.get("capacityId"))
     with ctx.store.tx() as conn:
@@ -279,9 +282,7 @@ async def assign_to_capacity(request: Request) -> Response:
 
 
 async def unassign_from_capacity(request: Request) -> Response:
-    ctx = ctx_of(request)
-    principal = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, principal, workspace_id = workspace_scope(request)
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, principal, "Admin")
         data = load_workspace(conn, workspace_id)
@@ -308,10 +309,8 @@ def _role_field(body: dict[str, Any]) -> str:
 
 
 def _assignment_id_of(request: Request) -> str:
-    raw = str(request.path_params["workspaceRoleAssignmentId"])
-    if not is_uuid(raw):
-        raise ApiError(404, "WorkspaceRoleAssignmentNotFound", f"The role assignment '{raw}' was not found.")
-    return raw.lower()
+    return path_uuid(request, "workspaceRoleAssignmentId", "WorkspaceRoleAssignmentNotFound",
+                     "The role assignment '{}' was not found.")
 
 
 def _load_assignment(conn: sqlite3.Connection, workspace_id: str, assignment_id: str) -> sqlite3.Row:
@@ -332,9 +331,7 @@ def _admin_count(conn: sqlite3.Connection, workspace_id: str) -> int:
 
 
 async def add_role_assignment(request: Request) -> Response:
-    ctx = ctx_of(request)
-    caller = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, caller, workspace_id = workspace_scope(request)
     body = await json_body(request)
     principal = body.get("principal")
     if not isinstance(principal, dict):
@@ -367,9 +364,7 @@ async def add_role_assignment(request: Request) -> Response:
 
 
 async def list_role_assignments(request: Request) -> Response:
-    ctx = ctx_of(request)
-    caller = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, caller, workspace_id = workspace_scope(request)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, caller, "Member")
         rows = conn.execute(
@@ -381,9 +376,7 @@ async def list_role_assignments(request: Request) -> Response:
 
 
 async def get_role_assignment(request: Request) -> Response:
-    ctx = ctx_of(request)
-    caller = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, caller, workspace_id = workspace_scope(request)
     assignment_id = _assignment_id_of(request)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, caller, "Member")
@@ -392,9 +385,7 @@ async def get_role_assignment(request: Request) -> Response:
 
 
 async def update_role_assignment(request: Request) -> Response:
-    ctx = ctx_of(request)
-    caller = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, caller, workspace_id = workspace_scope(request)
     assignment_id = _assignment_id_of(request)
     body = await json_body(request)
     role = _role_field(body)
@@ -410,9 +401,7 @@ async def update_role_assignment(request: Request) -> Response:
 
 
 async def delete_role_assignment(request: Request) -> Response:
-    ctx = ctx_of(request)
-    caller = principal_of(request)
-    workspace_id = workspace_id_of(request)
+    ctx, caller, workspace_id = workspace_scope(request)
     assignment_id = _assignment_id_of(request)
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, caller, "Admin")

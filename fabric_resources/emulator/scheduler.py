@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -151,6 +152,11 @@ WINDOWS_TO_IANA: dict[str, str] = {
 
 _ZONES_BY_FOLDED_ID = {k.casefold(): v for k, v in WINDOWS_TO_IANA.items()}
 
+#: A date *and* time (``parse_utc`` alone would also take a bare date, which we would then echo
+#: back in a field the spec types as ``date-time``). The offset may be left out, as in the spec's
+#: own examples; fractional seconds are allowed (the service writes seven digits).
+_DATE_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?$")
+
 
 class ScheduleValidationError(ValueError):
     """A schedule configuration the service would refuse; ``field`` names the offending field."""
@@ -224,6 +230,16 @@ def _int_field(config: dict[str, Any], name: str, low: int, high: int, prefix: s
     return value
 
 
+def _date_time_field(config: dict[str, Any], name: str, prefix: str) -> datetime:
+    value = config[name]  # not stripped: the value is echoed back exactly as sent
+    try:
+        if not _DATE_TIME_RE.match(value):
+            raise ValueError(value)
+        return parse_utc(value)
+    except ValueError:
+        raise ScheduleValidationError(prefix + name, "is not a valid date-time (YYYY-MM-DDTHH:mm:ssZ).") from None
+
+
 def validate_configuration(config: Any) -> dict[str, Any]:
     """Check a schedule ``configuration`` and return it normalised (the fields the spec defines).
 
@@ -239,14 +255,8 @@ def validate_configuration(config: Any) -> dict[str, Any]:
     for name in ("startDateTime", "endDateTime", "localTimeZoneId"):
         if not isinstance(config.get(name), str) or not config[name].strip():
             raise ScheduleValidationError(p + name, "is required.")
-    try:
-        start = parse_utc(config["startDateTime"])
-    except ValueError:
-        raise ScheduleValidationError(p + "startDateTime", "is not a valid date-time.") from None
-    try:
-        end = parse_utc(config["endDateTime"])
-    except ValueError:
-        raise ScheduleValidationError(p + "endDateTime", "is not a valid date-time.") from None
+    start = _date_time_field(config, "startDateTime", p)
+    end = _date_time_field(config, "endDateTime", p)
     if end <= start:
         raise ScheduleValidationError(p + "endDateTime", "must be later than startDateTime.")
     try:

@@ -30,6 +30,7 @@ import uvicorn
 
 from . import INFO_FILE
 from .certs import ensure_certificates
+from .files import write_private
 from .identity import Identity
 
 #: Threads for sync handlers. Starlette runs them in anyio's pool (default 40); a parallel
@@ -65,12 +66,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def write_info(path: Path, info: dict[str, Any]) -> None:
     """Atomically replace ``path`` with ``info`` (readers never see a half-written file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(info, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_private(path, (json.dumps(info, indent=2) + "\n").encode())
 
 
 def remove_info_if_ours(path: Path, pid: int) -> None:

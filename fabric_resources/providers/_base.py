@@ -19,7 +19,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
@@ -34,11 +34,15 @@ if TYPE_CHECKING:
 __all__ = [
     "FabricProvider",
     "FabricProviderError",
+    "allow_not_found",
     "describe_error",
     "is_not_found",
     "is_unknown",
+    "lower_id",
     "translate_errors",
 ]
+
+T = TypeVar("T")
 
 CONFIG_NAMESPACE = "fabric:"
 
@@ -105,6 +109,21 @@ def translate_errors(action: str) -> Iterator[None]:
         yield
     except FabricError as exc:
         raise FabricProviderError(f"{action} failed: {describe_error(exc)}") from None
+
+
+def allow_not_found(action: str, call: Callable[[], T]) -> T | None:
+    """``call()``, or None when Fabric answers that the object does not exist (read and delete treat
+    a vanished object as gone, not as a failure); other client errors as ``translate_errors``."""
+    with translate_errors(action):
+        try:
+            return call()
+        except NotFoundError:
+            return None
+
+
+def lower_id(value: Any) -> Any:
+    """GUIDs in lower case, as Fabric echoes them; anything else (None, unknowns) unchanged."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def _fingerprint(config: Mapping[str, Any]) -> str:

@@ -28,12 +28,14 @@ from fabric_resources.definitions import (
     parse_definition_parts,
     validate_content,
 )
-from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError, NotFoundError
+from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
 from fabric_resources.models import ItemDefinition
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    allow_not_found,
     describe_error,
+    lower_id,
     optional_text,
     translate_errors,
 )
@@ -66,10 +68,6 @@ class DataPipelineArgs(BaseModel):
     adopt_existing: bool = False
 
 
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
 class DataPipelineProvider(FabricProvider):
     kind = "DataPipeline"
     inputs_model = DataPipelineArgs
@@ -77,10 +75,10 @@ class DataPipelineProvider(FabricProvider):
     compared = ("display_name", "description", "definition", "folder_id")
     output_only = ("definition_hash",)
     normalizers: ClassVar[dict[str, Any]] = {
-        "workspace_id": _lower,
+        "workspace_id": lower_id,
         "description": optional_text,
         "definition": canonical_text,
-        "folder_id": lambda v: _lower(optional_text(v)),
+        "folder_id": lambda v: lower_id(optional_text(v)),
     }
 
     def normalize_input(self, name: str, value: Any) -> Any:
@@ -164,15 +162,11 @@ class DataPipelineProvider(FabricProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self.client
         ws_id = props["workspace_id"]
-        try:
-            item = client.items.get(ws_id, id_)
-            definition = client.items.get_definition(ws_id, id_)
-        except NotFoundError:
+        found = allow_not_found(f"reading data pipeline {id_} in workspace {ws_id}",
+                                lambda: (client.items.get(ws_id, id_), client.items.get_definition(ws_id, id_)))
+        if found is None:
             return ReadResult("", {})
-        except FabricError as exc:
-            raise FabricProviderError(
-                f"reading data pipeline {id_} in workspace {ws_id} failed: {describe_error(exc)}"
-            ) from None
+        item, definition = found
         content, _platform = parse_definition_parts(definition.parts)
         outs = self._outputs(ws_id, item, content, props)
         inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
@@ -207,14 +201,8 @@ class DataPipelineProvider(FabricProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         ws_id = props["workspace_id"]
-        try:
-            self.client.items.delete(ws_id, id_)
-        except NotFoundError:
-            return
-        except FabricError as exc:
-            raise FabricProviderError(
-                f"deleting data pipeline {id_} in workspace {ws_id} failed: {describe_error(exc)}"
-            ) from None
+        allow_not_found(f"deleting data pipeline {id_} in workspace {ws_id}",
+                        lambda: self.client.items.delete(ws_id, id_))
 
 
 _PROVIDER = DataPipelineProvider()

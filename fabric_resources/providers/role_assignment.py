@@ -17,8 +17,9 @@ from fabric_resources.errors import FabricError
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    allow_not_found,
     describe_error,
-    is_not_found,
+    lower_id,
     translate_errors,
 )
 from fabric_resources.providers.workspace import Guid
@@ -26,11 +27,6 @@ from fabric_resources.providers.workspace import Guid
 __all__ = ["WorkspaceRoleAssignment", "WorkspaceRoleAssignmentArgs", "WorkspaceRoleAssignmentProvider"]
 
 ALREADY_ASSIGNED_CODES = frozenset({"PrincipalAlreadyHasWorkspaceRolePermissions"})
-
-
-def _lower(value: Any) -> Any:
-    # Principal ids are GUIDs; Fabric echoes them in lower case.
-    return value.lower() if isinstance(value, str) else value
 
 
 class WorkspaceRoleAssignmentArgs(BaseModel):
@@ -48,7 +44,7 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
     inputs_model = WorkspaceRoleAssignmentArgs
     replace_on = ("workspace_id", "principal_id", "principal_type")
     compared = ("role",)
-    normalizers: ClassVar[dict[str, Any]] = {"workspace_id": _lower, "principal_id": _lower}
+    normalizers: ClassVar[dict[str, Any]] = {"workspace_id": lower_id, "principal_id": lower_id}
 
     @staticmethod
     def _outputs(workspace_id: str, assignment: Any, props: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +60,7 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         client = self.client
         ws_id = props["workspace_id"]
-        principal_id = _lower(props["principal_id"])
+        principal_id = lower_id(props["principal_id"])
         role = props["role"]
         try:
             assignment = client.role_assignments.add(
@@ -86,7 +82,7 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
     def _adopt(self, ws_id: str, principal_id: str, role: str) -> Any:
         client = self.client
         with translate_errors(f"adopting the role assignment of {principal_id} in workspace {ws_id}"):
-            found = [a for a in client.role_assignments.list(ws_id) if _lower(a.principal.id) == principal_id]
+            found = [a for a in client.role_assignments.list(ws_id) if lower_id(a.principal.id) == principal_id]
             if not found:
                 raise FabricProviderError(
                     f"principal {principal_id} is reported as assigned in workspace {ws_id} "
@@ -99,14 +95,10 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws_id = props["workspace_id"]
-        try:
-            assignment = self.client.role_assignments.get(ws_id, id_)
-        except FabricError as exc:
-            if is_not_found(exc):
-                return ReadResult("", {})
-            raise FabricProviderError(
-                f"reading role assignment {id_} in workspace {ws_id} failed: {describe_error(exc)}"
-            ) from None
+        assignment = allow_not_found(f"reading role assignment {id_} in workspace {ws_id}",
+                                     lambda: self.client.role_assignments.get(ws_id, id_))
+        if assignment is None:
+            return ReadResult("", {})
         outs = self._outputs(ws_id, assignment, props)
         return ReadResult(id_, outs, dict(outs))
 
@@ -118,14 +110,8 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         ws_id = props["workspace_id"]
-        try:
-            self.client.role_assignments.delete(ws_id, id_)
-        except FabricError as exc:
-            if is_not_found(exc):
-                return
-            raise FabricProviderError(
-                f"removing role assignment {id_} from workspace {ws_id} failed: {describe_error(exc)}"
-            ) from None
+        allow_not_found(f"removing role assignment {id_} from workspace {ws_id}",
+                        lambda: self.client.role_assignments.delete(ws_id, id_))
 
 
 _PROVIDER = WorkspaceRoleAssignmentProvider()

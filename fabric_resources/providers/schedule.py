@@ -14,14 +14,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from fabric_resources.errors import FabricError, NotFoundError
 from fabric_resources.models import ScheduleConfig
-from fabric_resources.providers._base import (
-    FabricProvider,
-    FabricProviderError,
-    describe_error,
-    translate_errors,
-)
+from fabric_resources.providers._base import FabricProvider, allow_not_found, lower_id, translate_errors
 from fabric_resources.providers.workspace import Guid
 
 __all__ = ["PipelineSchedule", "PipelineScheduleArgs", "PipelineScheduleProvider"]
@@ -43,10 +37,6 @@ def normalize_configuration(value: Any) -> Any:
     return value
 
 
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
 class PipelineScheduleArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,17 +53,23 @@ class PipelineScheduleProvider(FabricProvider):
     replace_on = ("workspace_id", "pipeline_id", "job_type")
     compared = ("enabled", "configuration")
     normalizers: ClassVar[dict[str, Any]] = {
-        "workspace_id": _lower,
-        "pipeline_id": _lower,
+        "workspace_id": lower_id,
+        "pipeline_id": lower_id,
         "configuration": normalize_configuration,
     }
 
     @staticmethod
-    def _outputs(props: dict[str, Any], schedule: Any) -> dict[str, Any]:
+    def _owner(props: dict[str, Any]) -> tuple[str, str, str]:
+        """(workspace id, pipeline id, job type) of the schedule; the job type defaults to Pipeline."""
+        return props["workspace_id"], props["pipeline_id"], props.get("job_type") or "Pipeline"
+
+    @classmethod
+    def _outputs(cls, props: dict[str, Any], schedule: Any) -> dict[str, Any]:
+        ws_id, item_id, job_type = cls._owner(props)
         return {
-            "workspace_id": props["workspace_id"],
-            "pipeline_id": props["pipeline_id"],
-            "job_type": props.get("job_type") or "Pipeline",
+            "workspace_id": ws_id,
+            "pipeline_id": item_id,
+            "job_type": job_type,
             "enabled": bool(schedule.enabled),
             "configuration": normalize_configuration(schedule.configuration),
         }
@@ -83,8 +79,7 @@ class PipelineScheduleProvider(FabricProvider):
         return _CONFIG_ADAPTER.validate_python(value)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        ws_id, item_id = props["workspace_id"], props["pipeline_id"]
-        job_type = props.get("job_type") or "Pipeline"
+        ws_id, item_id, job_type = self._owner(props)
         with translate_errors(f"creating a {job_type} schedule on pipeline {item_id}"):
             schedule = self.client.schedules.create(
                 ws_id,
@@ -96,22 +91,16 @@ class PipelineScheduleProvider(FabricProvider):
         return CreateResult(schedule.id, self._outputs(props, schedule))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        ws_id, item_id = props["workspace_id"], props["pipeline_id"]
-        job_type = props.get("job_type") or "Pipeline"
-        try:
-            schedule = self.client.schedules.get(ws_id, item_id, id_, job_type=job_type)
-        except NotFoundError:
+        ws_id, item_id, job_type = self._owner(props)
+        schedule = allow_not_found(f"reading schedule {id_} of pipeline {item_id}",
+                                   lambda: self.client.schedules.get(ws_id, item_id, id_, job_type=job_type))
+        if schedule is None:
             return ReadResult("", {})
-        except FabricError as exc:
-            raise FabricProviderError(
-                f"reading schedule {id_} of pipeline {item_id} failed: {describe_error(exc)}"
-            ) from None
         outs = self._outputs(props, schedule)
         return ReadResult(id_, outs, dict(outs))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        ws_id, item_id = news["workspace_id"], news["pipeline_id"]
-        job_type = news.get("job_type") or "Pipeline"
+        ws_id, item_id, job_type = self._owner(news)
         with translate_errors(f"updating schedule {id_} of pipeline {item_id}"):
             schedule = self.client.schedules.update(
                 ws_id,
@@ -124,15 +113,9 @@ class PipelineScheduleProvider(FabricProvider):
         return UpdateResult(self._outputs(news, schedule))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        ws_id, item_id = props["workspace_id"], props["pipeline_id"]
-        try:
-            self.client.schedules.delete(ws_id, item_id, id_, job_type=props.get("job_type") or "Pipeline")
-        except NotFoundError:
-            return
-        except FabricError as exc:
-            raise FabricProviderError(
-                f"deleting schedule {id_} of pipeline {item_id} failed: {describe_error(exc)}"
-            ) from None
+        ws_id, item_id, job_type = self._owner(props)
+        allow_not_found(f"deleting schedule {id_} of pipeline {item_id}",
+                        lambda: self.client.schedules.delete(ws_id, item_id, id_, job_type=job_type))
 
 
 _PROVIDER = PipelineScheduleProvider()

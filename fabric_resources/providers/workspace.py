@@ -12,8 +12,8 @@ from fabric_resources.errors import AlreadyExistsError, FabricError
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    allow_not_found,
     describe_error,
-    is_not_found,
     optional_text,
     translate_errors,
 )
@@ -96,12 +96,9 @@ class WorkspaceProvider(FabricProvider):
         return ws
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        try:
-            ws = self.client.workspaces.get(id_)
-        except FabricError as exc:
-            if is_not_found(exc):
-                return ReadResult("", {})
-            raise FabricProviderError(f"reading workspace {id_} failed: {describe_error(exc)}") from None
+        ws = allow_not_found(f"reading workspace {id_}", lambda: self.client.workspaces.get(id_))
+        if ws is None:
+            return ReadResult("", {})
         outs = self._outputs(ws, props.get("adopt_existing"))
         return ReadResult(id_, outs, dict(outs))
 
@@ -127,12 +124,7 @@ class WorkspaceProvider(FabricProvider):
         return UpdateResult(self._outputs(ws, news.get("adopt_existing")))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        try:
-            self.client.workspaces.delete(id_)
-        except FabricError as exc:
-            if is_not_found(exc):
-                return
-            raise FabricProviderError(f"deleting workspace {id_} failed: {describe_error(exc)}") from None
+        allow_not_found(f"deleting workspace {id_}", lambda: self.client.workspaces.delete(id_))
 
 
 _PROVIDER = WorkspaceProvider()
