@@ -84,8 +84,6 @@ def select_stack(
 ) -> auto.Stack:
     """Create or select a stack of the project in ``work_dir`` (its Pulumi.yaml and stack configs)."""
     env = engine_env(backend_dir=backend_dir, pulumi_home=pulumi_home, extra=extra_env)
-    # The engine reads these from the process running it as well as from env_vars.
-    os.environ.update({k: env[k] for k in ("PULUMI_SKIP_UPDATE_CHECK", "PULUMI_CONFIG_PASSPHRASE")})
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(work_dir),
         env_vars=env,
