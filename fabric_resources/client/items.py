@@ -70,6 +70,22 @@ class Items(Area):
             return self.get(workspace_id, item_id)
         return self._model(self._json("PATCH", f"{self._base(workspace_id)}/{seg(item_id)}", json=body))
 
+    def move(self, workspace_id: str, item_id: str, *, target_folder_id: str | None = None) -> Item:
+        """Move the item into ``target_folder_id`` (None: to the workspace root); returns the moved item.
+
+        Fabric answers ``MovedItems`` (``{"value": [...]}``), which may also list items moved along
+        with this one; the item asked for is picked out of it by id. Moving to where the item
+        already is changes nothing, so a retry after a lost answer is harmless.
+        """
+        body = {"targetFolderId": target_folder_id} if target_folder_id else {}
+        data = self._json("POST", f"{self._base(workspace_id)}/{seg(item_id)}/move", json=body, idempotent=True)
+        moved = data.get("value") if isinstance(data, dict) else None
+        for entry in moved or []:
+            if isinstance(entry, dict) and str(entry.get("id", "")).lower() == item_id.lower():
+                return self._model(entry)
+        # An answer without the item (or an empty body): read it back rather than guess.
+        return self.get(workspace_id, item_id)
+
     def delete(self, workspace_id: str, item_id: str, *, hard_delete: bool = False) -> None:
         params = {"hardDelete": "true"} if hard_delete else None
         self._t.request("DELETE", f"{self._base(workspace_id)}/{seg(item_id)}", params=params)

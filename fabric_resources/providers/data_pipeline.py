@@ -188,12 +188,8 @@ class DataPipelineProvider(FabricProvider):
                 client.items.update_definition(ws_id, id_, self._definition(text, name, description))
             new_folder = norm["folder_id"](news.get("folder_id"))
             if new_folder != norm["folder_id"](olds.get("folder_id")):
-                move = getattr(client.items, "move", None)
-                if move is None:
-                    raise FabricProviderError(
-                        f"data pipeline '{name}' cannot change folder: this client has no items.move"
-                    )
-                item = move(ws_id, id_, target_folder_id=new_folder)
+                # None moves it back to the workspace root (e.g. undoing a move made in the portal).
+                item = client.items.move(ws_id, id_, target_folder_id=new_folder)
             if item is None:
                 # Nothing answered with the item: the declared values are what Fabric now holds.
                 item = SimpleNamespace(display_name=name, description=description, folder_id=new_folder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import pulumi
-from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict
 
 from fabric_resources.errors import FabricError
@@ -45,6 +45,15 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
     replace_on = ("workspace_id", "principal_id", "principal_type")
     compared = ("role",)
     normalizers: ClassVar[dict[str, Any]] = {"workspace_id": lower_id, "principal_id": lower_id}
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = self.changed_properties(olds, news)
+        replaces = [name for name in changed if name in self.replace_on]
+        # A principal holds one role per workspace: a replacement for the same principal in the same
+        # workspace (e.g. a corrected principal_type) cannot be created while the old assignment
+        # exists, so the old one goes first. Another workspace or principal keeps create-then-delete.
+        same_holder = bool(replaces) and "workspace_id" not in changed and "principal_id" not in changed
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=same_holder)
 
     @staticmethod
     def _outputs(workspace_id: str, assignment: Any, props: dict[str, Any]) -> dict[str, Any]:

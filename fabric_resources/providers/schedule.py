@@ -78,9 +78,30 @@ class PipelineScheduleProvider(FabricProvider):
     def _config_model(value: Any) -> Any:
         return _CONFIG_ADAPTER.validate_python(value)
 
+    def _matching(self, props: dict[str, Any]) -> Any:
+        """A live schedule of the pipeline (same job type) already in the declared state, or None.
+
+        Schedules have no name, so a create that reached Fabric but never made it into the state
+        (an interrupted `up`) can only be recognised by its content: `enabled` and the configuration
+        in the normalised form `diff` compares.
+        """
+        ws_id, item_id, job_type = self._owner(props)
+        enabled = bool(props["enabled"])
+        wanted = normalize_configuration(props["configuration"])
+        for live in self.client.schedules.list(ws_id, item_id, job_type=job_type):
+            if bool(live.enabled) == enabled and normalize_configuration(live.configuration) == wanted:
+                return live
+        return None
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         ws_id, item_id, job_type = self._owner(props)
         with translate_errors(f"creating a {job_type} schedule on pipeline {item_id}"):
+            # Take over an identical schedule instead of adding a duplicate that would run the
+            # pipeline twice. (Two resources declaring identical schedules on one pipeline would
+            # therefore share one; such a pair runs the pipeline twice at the same time anyway.)
+            existing = self._matching(props)
+            if existing is not None:
+                return CreateResult(existing.id, self._outputs(props, existing))
             schedule = self.client.schedules.create(
                 ws_id,
                 item_id,

@@ -3,8 +3,10 @@
 One stack walks the whole lifecycle of every resource type: up -> no-op preview/up (zero API calls)
 -> refresh with no changes (bounded API calls) -> edits made through the API as the portal would ->
 refresh shows exactly that drift -> up restores it -> an item deleted outside Pulumi -> a program
-edit (in-place updates) -> a move to another workspace (replacements) -> destroy. Other tests cover
-check failures at preview, secrets in state and an interrupted up.
+edit (in-place updates, each calling only what its change needs) -> a move to another workspace
+(replacements) -> destroy. Other tests cover check failures at preview, secrets in state, an
+interrupted up, creates that never reached the state (taken over, or refused unless adopted), a
+same-principal role replacement, and destroy after the workspace vanished.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
         "times": ["06:30"],
         "pipeline_in_second_workspace": False,
         "capacity": None,
+        "folder": None,
     }
 
     def program() -> None:
@@ -113,6 +116,7 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
             display_name="Ingest",
             description=spec["description"],
             definition=content(spec["second_wait"]),
+            folder_id=spec["folder"],
         )
         schedule = PipelineSchedule(
             "nightly",
@@ -189,10 +193,15 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
             part["payload"] = base64.b64encode(json.dumps(doc).encode()).decode()
     resp = portal.post(f"{item_url}/updateDefinition", json={"definition": definition}, timeout=30)
     assert resp.status_code in (200, 202), resp.text
+    # The description cleared and the item filed into a folder, as the portal does.
+    assert portal.patch(item_url, json={"description": ""}, timeout=30).status_code == 200
+    folder = fabric.folders.create(ws_id, display_name="Archive")
+    assert portal.post(f"{item_url}/move", json={"targetFolderId": folder.id}, timeout=30).status_code == 200
     sched_url = f"{item_url}/jobs/Pipeline/schedules/{out['schedule']}"
     live_schedule = portal.get(sched_url, timeout=30).json()
-    resp = portal.patch(sched_url, json={"enabled": False, "configuration": live_schedule["configuration"]},
-                        timeout=30)
+    declared_config = live_schedule["configuration"]
+    portal_config = {**declared_config, "times": ["07:45"], "localTimeZoneId": "Pacific Standard Time"}
+    resp = portal.patch(sched_url, json={"enabled": False, "configuration": portal_config}, timeout=30)
     assert resp.status_code == 200, resp.text
     fabric.role_assignments.update(ws_id, out["member"], role="Viewer")
     fabric.workspaces.update(ws_id, description="edited in the portal")
@@ -206,13 +215,18 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
     state = export_state(stack)
     # Exactly the properties edited outside Pulumi changed, nothing else.
     assert changed_outputs(before_drift, state) == {
-        "ingest": {"display_name", "definition", "definition_hash"},
-        "nightly": {"enabled"},
+        "ingest": {"display_name", "description", "definition", "definition_hash", "folder_id"},
+        "nightly": {"enabled", "configuration"},
         "analyst": {"role"},
         "ws": {"description"},
     }
     pipe = resources_of_type(state, "fabric:DataPipeline")[0]
     assert pipe["outputs"]["display_name"] == "Ingest (portal)"
+    assert pipe["outputs"].get("description") is None  # None outputs are left out of the state
+    assert pipe["outputs"]["folder_id"] == folder.id
+    old_config = resources_of_type(before_drift, "fabric:PipelineSchedule")[0]["outputs"]["configuration"]
+    new_config = resources_of_type(state, "fabric:PipelineSchedule")[0]["outputs"]["configuration"]
+    assert new_config == {**old_config, "times": ["07:45"], "localTimeZoneId": "Pacific Standard Time"}
     assert '"waitTimeInSeconds":99' in pipe["outputs"]["definition"]
     assert pipe["outputs"]["definition_hash"] != out["hash"]
     assert resources_of_type(state, "fabric:PipelineSchedule")[0]["outputs"]["enabled"] is False
@@ -223,9 +237,12 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
     assert restore.summary.resource_changes is not None
     assert restore.summary.resource_changes.get("update") == 4
     assert fabric.workspaces.get(ws_id).description == "e2e"
-    assert fabric.items.get(ws_id, item_id).display_name == "Ingest"
+    live_item = fabric.items.get(ws_id, item_id)
+    assert (live_item.display_name, live_item.description, live_item.folder_id) == ("Ingest", "Loads sales", None)
     assert live_wait_seconds(fabric, ws_id, item_id) == 2
-    assert fabric.schedules.get(ws_id, item_id, out["schedule"]).enabled is True
+    restored = fabric.schedules.get(ws_id, item_id, out["schedule"])
+    assert restored.enabled is True and restored.configuration is not None
+    assert restored.configuration.model_dump(mode="json", by_alias=True, exclude_none=True) == declared_config
     assert fabric.role_assignments.get(ws_id, out["member"]).role == "Member"
     stack.preview(expect_no_changes=True)
 
@@ -240,21 +257,46 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
     item_id = up.outputs["pipeline"].value
     assert [i.display_name for i in fabric.items.list(ws_id, type="DataPipeline")] == ["Ingest"]
 
-    # -- 6. a program edit updates in place -------------------------------------------------------
-    spec.update(second_wait=5, description="Loads sales, v2", times=["06:30", "18:30"], capacity=F64)
+    # -- 6. program edits update in place, each calling only what its change needs ---------------
+    item_routes = "/v1/workspaces/{workspaceId}/items/{itemId}"
+    patch_item, update_definition = f"PATCH {item_routes}", f"POST {item_routes}/updateDefinition"
+    move_item = f"POST {item_routes}/move"
+    spec.update(second_wait=5, times=["06:30", "18:30"], capacity=F64)
+    emulator.reset_stats()
     edit = stack.up()
     assert edit.summary.resource_changes is not None
     assert edit.summary.resource_changes.get("update") == 3, edit.summary.resource_changes
+    calls = v1_calls(emulator)
+    # The definition alone changed: updateDefinition, and the item's metadata is left alone.
+    assert (calls.get(update_definition), calls.get(patch_item), calls.get(move_item)) == (1, None, None), calls
     assert fabric.workspaces.get(ws_id).capacity_id == F64
     assert edit.outputs["pipeline"].value == item_id
     assert live_wait_seconds(fabric, ws_id, item_id) == 5
+
+    spec.update(description="Loads sales, v2")
+    emulator.reset_stats()
+    edit = stack.up()
+    assert edit.summary.resource_changes is not None
+    assert edit.summary.resource_changes.get("update") == 1, edit.summary.resource_changes
+    calls = v1_calls(emulator)
+    assert (calls.get(update_definition), calls.get(patch_item), calls.get(move_item)) == (None, 1, None), calls
     assert fabric.items.get(ws_id, item_id).description == "Loads sales, v2"
+
+    spec.update(folder=folder.id)
+    emulator.reset_stats()
+    edit = stack.up()
+    assert edit.summary.resource_changes is not None
+    assert edit.summary.resource_changes.get("update") == 1, edit.summary.resource_changes
+    calls = v1_calls(emulator)
+    assert (calls.get(update_definition), calls.get(patch_item), calls.get(move_item)) == (None, None, 1), calls
+    assert fabric.items.get(ws_id, item_id).folder_id == folder.id
+    assert live_wait_seconds(fabric, ws_id, item_id) == 5
     configuration = fabric.schedules.get(ws_id, item_id, edit.outputs["schedule"].value).configuration
     assert configuration is not None and list(getattr(configuration, "times", [])) == ["06:30", "18:30"]
 
     # -- 7. moving the pipeline to another workspace replaces it (and its schedule) ---------------
     # (and taking the first workspace off its capacity is an in-place update).
-    spec.update(pipeline_in_second_workspace=True, capacity=None)
+    spec.update(pipeline_in_second_workspace=True, capacity=None, folder=None)
     move = stack.up()
     assert move.summary.resource_changes is not None
     changes = move.summary.resource_changes
@@ -416,3 +458,91 @@ def test_existing_objects_are_refused_unless_adopted(make_stack: Any, emulator: 
     stack.preview(expect_no_changes=True)
     stack.destroy()
     assert fabric.workspaces.find(f"Adopt {run}") is None
+
+
+def forget(stack: auto.Stack, *names: str) -> None:
+    """Drop resources from the state only, as when an `up` created them but died before recording them."""
+    exported = stack.export_stack()
+    deployment = dict(exported.deployment)
+    deployment["resources"] = [r for r in deployment["resources"] if r["urn"].rsplit("::", 1)[-1] not in names]
+    stack.import_stack(auto.Deployment(version=exported.version, deployment=deployment))
+
+
+def test_creates_missing_from_state_are_taken_over_not_duplicated(
+    make_stack: Any, emulator: Any, fabric: FabricClient
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    group = str(uuid.uuid4())
+    hourly = {"type": "Cron", "interval": 60, "startDateTime": "2025-01-01T00:00:00Z",
+              "endDateTime": "2035-01-01T00:00:00Z", "localTimeZoneId": "W. Europe Standard Time"}
+    flags: dict[str, Any] = {"adopt_ws": False, "adopt_pipeline": False, "member_type": None}
+
+    def program() -> None:
+        ws = Workspace("ws", display_name=f"Lost {run}", adopt_existing=flags["adopt_ws"])
+        pipeline = DataPipeline("ingest", workspace_id=ws.id, display_name="Ingest", definition=content(1),
+                                adopt_existing=flags["adopt_pipeline"])
+        schedule = PipelineSchedule("hourly", workspace_id=ws.id, pipeline_id=pipeline.id, enabled=True,
+                                    configuration=hourly)
+        if flags["member_type"]:
+            WorkspaceRoleAssignment("readers", workspace_id=ws.id, principal_id=group,
+                                    principal_type=flags["member_type"], role="Viewer")
+        pulumi.export("ws", ws.id)
+        pulumi.export("pipeline", pipeline.id)
+        pulumi.export("schedule", schedule.id)
+
+    stack = make_stack(program)
+    first = {k: v.value for k, v in stack.up().outputs.items()}
+    ws_id, item_id, schedule_id = first["ws"], first["pipeline"], first["schedule"]
+    # A schedule made in the portal with the same timing but disabled: not the declared one.
+    decoy = fabric.schedules.create(ws_id, item_id, enabled=False, configuration=hourly)
+
+    # -- a schedule created but never recorded: the re-run takes it over (schedules have no name) --
+    forget(stack, "hourly")
+    emulator.reset_stats()
+    rerun = stack.up()
+    assert rerun.outputs["schedule"].value == schedule_id
+    calls = v1_calls(emulator)
+    assert [r for r in calls if r.startswith("POST ") and r.endswith("/schedules")] == [], calls
+    assert [r for r in calls if r.startswith("GET ") and r.endswith("/schedules")], calls  # it looked first
+    live = {s.id: s.enabled for s in fabric.schedules.list(ws_id, item_id)}
+    assert live == {schedule_id: True, decoy.id: False}
+    stack.preview(expect_no_changes=True)
+
+    # -- a workspace and pipeline created but never recorded: refused with the fix named ------------
+    forget(stack, "ws", "ingest", "hourly")
+    with pytest.raises(auto.CommandError) as err:
+        stack.up()
+    message = str(err.value)
+    assert "WorkspaceNameAlreadyExists" in message and "adopt_existing=True" in message, message
+    flags["adopt_ws"] = True
+    with pytest.raises(auto.CommandError) as err:
+        stack.up()
+    message = str(err.value)
+    assert "ItemDisplayNameAlreadyInUse" in message and "adopt_existing=True" in message, message
+    assert "WorkspaceNameAlreadyExists" not in message  # the workspace was taken over this time
+
+    # -- opted in: everything converges onto the original objects, nothing is duplicated ------------
+    flags.update(adopt_pipeline=True, member_type="User")
+    converged = {k: v.value for k, v in stack.up().outputs.items()}
+    assert converged == first
+    assert [w.id for w in fabric.workspaces.list() if w.display_name == f"Lost {run}"] == [ws_id]
+    assert [i.id for i in fabric.items.list(ws_id)] == [item_id]
+    assert sorted(s.id for s in fabric.schedules.list(ws_id, item_id)) == sorted([schedule_id, decoy.id])
+    stack.preview(expect_no_changes=True)
+
+    # -- a principal_type correction replaces the assignment: the old one must go first -------------
+    flags["member_type"] = "Group"
+    retyped = stack.up()
+    assert retyped.summary.resource_changes is not None
+    assert retyped.summary.resource_changes.get("replace") == 1, retyped.summary.resource_changes
+    assignments = [a for a in fabric.role_assignments.list(ws_id) if a.principal.id == group]
+    assert [(a.principal.type, a.role) for a in assignments] == [("Group", "Viewer")]
+
+    # -- the workspace deleted outside Pulumi: destroy (no refresh) tolerates every vanished object --
+    fabric.workspaces.delete(ws_id)
+    destroyed = stack.destroy()
+    assert destroyed.summary.resource_changes is not None
+    # The four resources and the stack itself.
+    assert destroyed.summary.resource_changes.get("delete") == 5, destroyed.summary.resource_changes
+    assert not export_state(stack).get("resources")
+    assert fabric.workspaces.find(f"Lost {run}") is None

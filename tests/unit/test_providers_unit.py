@@ -247,6 +247,33 @@ def test_role_assignment_diff_role_updates_principal_replaces() -> None:
     assert role.changes is True and role.replaces == []
     other = p.diff(PRINCIPAL, state, {**state, "principal_id": ITEM, "workspace_id": WS2})
     assert set(other.replaces or []) == {"principal_id", "workspace_id"}
+    assert other.delete_before_replace is False
+
+
+@pytest.mark.parametrize(
+    ("change", "replaces", "delete_first"),
+    [
+        # Same principal, same workspace: the old assignment must go before the new one can exist.
+        ({"principal_type": "Group"}, ["principal_type"], True),
+        ({"principal_type": "Group", "role": "Admin"}, ["principal_type"], True),
+        ({"principal_type": "Group", "workspace_id": WS.upper()}, ["principal_type"], True),
+        # Another holder or another workspace: no clash, so Pulumi's create-then-delete is kept.
+        ({"principal_id": ITEM}, ["principal_id"], False),
+        ({"principal_type": "Group", "principal_id": ITEM}, ["principal_id", "principal_type"], False),
+        ({"workspace_id": WS2}, ["workspace_id"], False),
+        ({"workspace_id": Unknown(), "principal_type": "Group"}, ["workspace_id", "principal_type"], False),
+        ({"role": "Member"}, [], False),
+    ],
+)
+def test_role_assignment_replacement_of_the_same_holder_deletes_first(
+    change: dict[str, Any], replaces: list[str], delete_first: bool
+) -> None:
+    p = WorkspaceRoleAssignmentProvider()
+    state = {"workspace_id": WS, "principal_id": PRINCIPAL, "principal_type": "User", "role": "Viewer"}
+    result = p.diff(PRINCIPAL, state, {**state, **change})
+    assert result.changes is True
+    assert sorted(result.replaces or []) == sorted(replaces)
+    assert result.delete_before_replace is delete_first
 
 
 def test_schedule_diff_compares_configuration_semantically() -> None:
