@@ -36,11 +36,11 @@ class Area:
 def create_with_recovery(send: Callable[[], T], find: Callable[[], T | None], *, rounds: int = 3) -> T:
     """Run a create whose name is unique, surviving an answer that leaves the outcome unknown.
 
-    A lost answer (the connection broke after sending) or a 500/502/504 may or may not have
-    created the object, so the transport does not blindly repeat the POST (it could make a
-    duplicate, or fail with "name in use" for our own object). Workspace and item names are
-    unique, so we look the name up instead: found means the earlier attempt did the work;
-    not found means it did not, and sending again is safe.
+    A lost answer (the connection broke after sending) or a 5xx (503 included: the transport
+    resends no unsafe call after one) may or may not have created the object, so the POST is
+    not blindly repeated (it could make a duplicate, or fail with "name in use" for our own
+    object). Workspace and item names are unique, so we look the name up instead: found means
+    the earlier attempt did the work; not found means it did not, and sending again is safe.
     """
     last: FabricError | None = None
     for attempt in range(rounds):
@@ -51,8 +51,6 @@ def create_with_recovery(send: Callable[[], T], find: Callable[[], T | None], *,
                 raise
             last = exc
         except ServiceError as exc:
-            if exc.status == 503:
-                raise  # the transport already retried 503s (rejected before any work)
             last = exc
         except AlreadyExistsError:
             if attempt == 0:

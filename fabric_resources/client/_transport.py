@@ -2,14 +2,17 @@
 
 Retry policy (modelled on azure-core's, with Fabric's rules):
 
-* 429 and 503 are retried for every method: the service rejected the request before doing any
-  work. Their ``Retry-After`` (seconds, or an HTTP date) is honoured first, capped at
-  ``retry_after_cap``; without it we back off like any other failure.
+* 429 is retried for every method: the service refused the request before doing any work.
+  ``Retry-After`` (seconds, or an HTTP date) is honoured first, capped at ``retry_after_cap``;
+  without it we back off like any other failure. 503 honours ``Retry-After`` the same way.
 * Other 5xx and connection failures back off exponentially with full jitter
   (``uniform(0, min(cap, base * 2**(n-1)))``, AWS's "full jitter": spreads a herd of clients).
-* Non-idempotent calls (POST) are retried after a 5xx or a broken connection only when the
-  request surely never reached the service (connect refused / DNS / connect timeout) or when the
-  caller marks the call safe (``idempotent=True``: read-only POSTs such as getDefinition).
+* Non-idempotent calls (POST) are not resent after any 5xx (503 included: a gateway or a service
+  may answer it after the work began, so a job could start twice -- azure-core does not retry
+  POST on 500/503/504 either) nor after a broken connection, unless the request surely never
+  reached the service (connect refused / DNS / connect timeout) or the caller marks the call
+  safe (``idempotent=True``: read-only POSTs such as getDefinition, cancel). Creates of uniquely
+  named objects recover from such doubt by looking the name up (``_base.create_with_recovery``).
 * A 401 invalidates the token and retries exactly once; auth runs inside the retry loop, so every
   attempt carries a fresh-enough token.
 * Every call has an overall deadline; we never start a sleep that would end past it.
@@ -62,7 +65,8 @@ __all__ = [
 log = logging.getLogger("fabric_resources.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
-_ALWAYS_RETRY_STATUSES = frozenset({429, 503})
+#: Retried whatever the method: the service refused before doing any work.
+_ALWAYS_RETRY_STATUSES = frozenset({429})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ BaseHTTPMiddleware and able to drop connections), in this order:
    because tests assert how many calls a client made;
 2. faults: added latency, dropped connections (``drop_rate``), random 500/503 (``error_rate``);
 3. authentication: bearer token -> ``identity.Principal`` on ``request.state.principal``;
-4. throttling per principal (needs to know the caller, hence after authentication).
+4. throttling per principal (needs to know the caller, hence after authentication);
+5. the handler, whose answer is then lost for a ``drop_after_rate`` fraction of requests (the work is
+   done, the connection closes before the response is complete).
 
 Every response carries ``requestId``/``x-ms-request-id``; errors are the spec's ErrorResponse.
 """
@@ -138,11 +140,7 @@ class V1Gate:
         if latency > 0:
             await asyncio.sleep(latency / 1000.0)
         if self.random.random() < float(ctx.cfg("drop_rate") or 0):
-            # Start a response and stop mid-body: uvicorn then closes the connection, which the
-            # client sees as a connection reset / incomplete read (the request was not processed).
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
-            await send({"type": "http.response.body", "body": b'{"value": [', "more_body": True})
+            await _cut_connection(send)  # the request was not processed
             return
         if self.random.random() < float(ctx.cfg("error_rate") or 0):
             if self.random.random() < 0.5:
@@ -179,7 +177,31 @@ class V1Gate:
                                   f"Request is blocked by the upstream service until: retry after {retry_after}s.",
                                   {"Retry-After": retry_after})
                 return
+        if self.random.random() < float(ctx.cfg("drop_after_rate") or 0):
+            # The handler runs to completion (its transaction commits, a job starts) but its answer
+            # never reaches the client: the case where resending a POST would do the work twice.
+            try:
+                await self.app(scope, receive, _discard)
+            finally:
+                await _cut_connection(send)
+            return
         await self.app(scope, receive, send_with_id)
+
+
+async def _discard(message: Message) -> None:
+    """An ASGI ``send`` that loses the response."""
+
+
+async def _cut_connection(send: Send) -> None:
+    """Start a response and stop mid-body: uvicorn then closes the connection, which the client sees
+    as a broken connection / incomplete read, with no usable answer.
+
+    (ASGI cannot close a connection before the status line; returning without any response makes
+    uvicorn answer 500 instead, which a client would read as an answer.)
+    """
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+    await send({"type": "http.response.body", "body": b'{"value": [', "more_body": True})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -218,7 +240,7 @@ def _admin_routes(ctx: EmulatorContext) -> list[BaseRoute]:
         for key, value in body.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise ApiError(400, "InvalidInput", f"Config key '{key}' cannot be negative.")
-        for key in ("error_rate", "drop_rate"):
+        for key in ("error_rate", "drop_rate", "drop_after_rate"):
             if key in body and body[key] > 1:
                 raise ApiError(400, "InvalidInput", f"Config key '{key}' is a fraction between 0 and 1.")
         if "page_size" in body and (not isinstance(body["page_size"], int) or body["page_size"] < 1):

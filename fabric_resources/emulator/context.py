@@ -29,6 +29,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "error_rate": 0.0,
     "latency_ms": 0,
     "drop_rate": 0.0,
+    # Fraction of /v1 requests that are handled (the work is done and committed) whose answer is then
+    # lost: the connection closes before the response is complete. What a retrying client must survive.
+    "drop_after_rate": 0.0,
     # Multiplies every simulated duration (jobs, schedules, capacity assignment).
     "time_factor": 1.0,
     "activity_duration_seconds": 0.5,

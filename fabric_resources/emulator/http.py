@@ -10,7 +10,8 @@ Stable API (see docs/ARCHITECTURE.md):
   404 WorkspaceNotFound / 403 InsufficientPrivileges.
 - ``page(request, ctx, items) -> dict``: one page ``{value, continuationToken?, continuationUri?}``.
 - ``json_body(request) -> dict``: the parsed JSON object body, 400/413 for bad bodies.
-- ``absolute_url(ctx, path, request=None) -> str``: ``https://host:port`` + path.
+- ``absolute_url(ctx, path, request=None) -> str``: ``https://host:port`` + path, on the host the
+  client dialled (``request_origin(request, fallback)``), else on ``ctx.base_url``.
 - ``json_response`` / ``empty_response``: bodies with and without a JSON content type.
 - Small validators: ``opt_str``, ``req_str``, ``query_bool``, ``check_uuid``, ``path_uuid``, ``utc_now``.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import sqlite3
 import uuid
 from datetime import UTC, datetime
@@ -122,21 +124,36 @@ def empty_response(status: int = 200, headers: dict[str, str] | None = None) -> 
     return Response(status_code=status, headers=headers)
 
 
+#: What a Host header may hold: a DNS name, IPv4 or bracketed IPv6 literal, and an optional port.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
+
+
+def request_origin(request: Request | None, fallback: str = "") -> str:
+    """``scheme://host[:port]`` as the client dialled it (its Host header), else ``fallback``'s origin.
+
+    Clients (ours included) refuse to send credentials to a host other than the one they called, so
+    every absolute URL we hand out must name that host: ``https://localhost:PORT`` when reached as
+    localhost, even though the server was started as 127.0.0.1. A Host header that does not look like
+    a host name (absent, or junk from a hostile client) falls back to the configured origin.
+    """
+    if request is not None:
+        host = request.headers.get("host", "")
+        scheme = request.url.scheme if request.url.scheme in ("http", "https") else "https"
+        if _HOST_RE.match(host):
+            return f"{scheme}://{host}"
+    parts = urlsplit(fallback)
+    if parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return ""
+
+
 def absolute_url(ctx: EmulatorContext, path: str, request: Request | None = None) -> str:
     """Absolute URL of ``path`` (which starts with ``/``) on this emulator.
 
-    Uses ``ctx.base_url``'s origin (so a trailing ``/v1`` in base_url does no harm); falls back to
-    the request's own scheme and host when base_url is not known yet.
+    The origin is the one the request was sent to (see ``request_origin``); without a request
+    (background work) it is ``ctx.base_url``'s origin (a trailing ``/v1`` there does no harm).
     """
-    base = ctx.base_url or ""
-    if base:
-        parts = urlsplit(base)
-        origin = f"{parts.scheme}://{parts.netloc}"
-    elif request is not None:
-        origin = f"{request.url.scheme}://{request.url.netloc}"
-    else:
-        origin = ""
-    return origin + path
+    return request_origin(request, ctx.base_url or "") + path
 
 
 def utc_now() -> str:
@@ -226,7 +243,49 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
         raise ApiError(400, "InvalidRequest", "The request body is nested too deeply.") from None
     if not isinstance(value, dict):
         raise ApiError(400, "InvalidRequest", "The request body must be a JSON object.")
+    # JSON may spell a lone UTF-16 surrogate ("\\ud800"); Python accepts it, but such text cannot be
+    # stored or sent back as UTF-8 (SQLite raises deep inside a handler). Only bodies that spell a
+    # surrogate escape at all are walked.
+    if _SURROGATE_ESCAPE.search(raw):
+        where = _unencodable_text(value)
+        if where is not None:
+            raise ApiError(400, "InvalidRequest",
+                           f"The request body holds text that cannot be encoded as UTF-8 (a lone UTF-16 "
+                           f"surrogate escape such as \\ud800) at {where[:200]}.")
     return value
+
+
+#: A JSON escape of a UTF-16 surrogate code unit (high or low half).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable_text(value: Any) -> str | None:
+    """JSONPath-like location of the first key or string that is not valid Unicode, else None.
+
+    Iterative: the body may be nested as deeply as the JSON parser allowed.
+    """
+    stack: list[tuple[str, Any]] = [("$", value)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, str):
+            if not _encodes(node):
+                return where
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if not _encodes(key):
+                    return f"{where} (a property name)"
+                stack.append((f"{where}.{key}", child))
+        elif isinstance(node, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(node))
+    return None
 
 
 def _invalid(field: str, message: str) -> ApiError:

@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .files import write_private
+from .http import request_origin
 
 FABRIC_AUDIENCE = "https://api.fabric.microsoft.com"
 FABRIC_DEFAULT_SCOPE = f"{FABRIC_AUDIENCE}/.default"
@@ -203,14 +204,19 @@ class Identity:
             return DEFAULT_TOKEN_LIFETIME_SECONDS
 
     def issue_token(
-        self, principal: Principal, *, lifetime_seconds: float | None = None, scopes: list[str] | None = None
+        self, principal: Principal, *, lifetime_seconds: float | None = None, scopes: list[str] | None = None,
+        issuer: str | None = None,
     ) -> str:
-        """Sign an access token for the Fabric API on behalf of ``principal``."""
+        """Sign an access token for the Fabric API on behalf of ``principal``.
+
+        ``issuer`` defaults to the configured origin's; the token endpoint passes the one the client
+        dialled (any loopback origin of our tenant verifies, see ``_issuer_ok``).
+        """
         now = int(time.time())
         lifetime = self.token_lifetime() if lifetime_seconds is None else max(1, int(lifetime_seconds))
         claims: dict[str, Any] = {
             "aud": FABRIC_AUDIENCE,
-            "iss": self.issuer,
+            "iss": issuer or self.issuer,
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
@@ -282,10 +288,15 @@ class Identity:
         ]
 
     def _request_origin(self, request: Request) -> str:
-        # Prefer the configured origin; fall back to what the client dialled (e.g. before start-up ends).
-        if self.base_url:
-            return self._origin()
-        return f"https://{request.headers.get('host', '127.0.0.1')}"
+        # The origin the client dialled (https://localhost:PORT when reached as localhost): MSAL and
+        # our client only follow endpoints on the authority's own host. The configured origin is the
+        # fallback for requests without a usable Host header.
+        return request_origin(request, self._origin())
+
+    def _issuer_for(self, origin: str) -> str:
+        candidate = f"{origin}/{self.tenant_id}/v2.0"
+        # Only an issuer that verify() accepts (loopback hosts): a token must work wherever it is sent.
+        return candidate if self._issuer_ok(candidate) else self.issuer
 
     def _tenant_ok(self, tenant: str) -> bool:
         return tenant.lower() == self.tenant_id or tenant.lower() in TENANT_ALIASES
@@ -296,7 +307,7 @@ class Identity:
             return _tenant_not_found(tenant)
         origin = self._request_origin(request)
         # Entra answers /common with a templated issuer; a GUID tenant gets its own.
-        issuer = (f"{origin}/{{tenantid}}/v2.0" if tenant.lower() in TENANT_ALIASES else self.issuer)
+        issuer = (f"{origin}/{{tenantid}}/v2.0" if tenant.lower() in TENANT_ALIASES else self._issuer_for(origin))
         base = f"{origin}/{tenant}"
         return JSONResponse({
             "issuer": issuer,
@@ -390,7 +401,9 @@ class Identity:
                               f"valid. Client credential flows must have a scope value with /.default suffixed "
                               f"to the resource identifier: {FABRIC_DEFAULT_SCOPE}.", 1002012)
         lifetime = self.token_lifetime()
-        token = self.issue_token(principal, lifetime_seconds=lifetime)
+        # The issuer names the origin the client used, matching the OpenID configuration it read.
+        token = self.issue_token(principal, lifetime_seconds=lifetime,
+                                 issuer=self._issuer_for(self._request_origin(request)))
         return JSONResponse(
             {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token},
             headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},

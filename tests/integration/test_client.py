@@ -350,25 +350,72 @@ def test_throttling_shared_gate_bounds_calls_and_respects_retry_after(emulator: 
     assert sum(sleeps) >= 2.0
 
 
-def test_5xx_storm_and_dropped_connections(emulator: Any, workspace: str) -> None:
-    with emulator.config(error_rate=0.3, drop_rate=0.15), \
+ITEMS_LIST = "GET /v1/workspaces/{workspaceId}/items"
+ITEMS_CREATE = "POST /v1/workspaces/{workspaceId}/items"
+JOB_RUN = "POST /v1/workspaces/{workspaceId}/items/{itemId}/jobs/{jobType}/instances"
+
+
+def test_5xx_storm_dropped_connections_and_lost_answers(emulator: Any, workspace: str) -> None:
+    """Creates survive 5xx, dropped connections and answers lost after the work was done
+    (``drop_after_rate``), each exactly once: an unsafe POST is never blindly resent, and a create
+    whose outcome is unknown is resolved by looking its unique name up."""
+    storm_names = [f"storm-{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
+    with emulator.config(error_rate=0.2, drop_rate=0.1, drop_after_rate=0.15), \
             FabricClient(settings_for(emulator), backoff_base=0.05, backoff_cap=0.5, retry_after_cap=1.0) as c:
         c.capacities.list()  # token first, outside the count
         emulator.reset_stats()
-        made = []
-        for i in range(6):
-            made.append(c.items.create(workspace, display_name=f"storm-{i}-{uuid.uuid4().hex[:6]}",
-                                       type="DataPipeline"))
+        made = [c.items.create(workspace, display_name=n, type="DataPipeline") for n in storm_names]
         for item in made:
             assert c.items.get(workspace, item.id).id == item.id
         listed = {i.id for i in c.items.list(workspace)}
         total = emulator.stats()["total"]
     assert {i.id for i in made} <= listed
-    # Exactly one item per name: no duplicates from retried creates.
+    assert total <= 13 * 6  # 13 logical calls, each with bounded retries and recovery look-ups
+
+    # Only lost answers now: every items-list call during the creates is a recovery look-up after
+    # a POST that was handled but not answered. Go on until that path has really been taken.
+    lost_names: list[str] = []
+    with emulator.config(drop_after_rate=0.5), \
+            FabricClient(settings_for(emulator), backoff_base=0.05, backoff_cap=0.5) as c:
+        c.capacities.list()
+        emulator.reset_stats()
+        while len(lost_names) < 30:
+            lost_names.append(f"lost-{len(lost_names)}-{uuid.uuid4().hex[:6]}")
+            made.append(c.items.create(workspace, display_name=lost_names[-1], type="DataPipeline"))
+            by_route = emulator.stats()["by_route"]
+            if by_route.get(ITEMS_LIST, 0) >= 2:
+                break
+    assert by_route.get(ITEMS_LIST, 0) >= 2, "no create lost its answer: the recovery path was not exercised"
+    # A POST was sent again only after a look-up found nothing (here never: the lost ones had worked).
+    assert by_route[ITEMS_CREATE] == len(lost_names)
+
+    # Exactly one item per name, each the one the client returned: no duplicates, nothing missing.
     with FabricClient(settings_for(emulator)) as clean:
-        names = [i.display_name for i in clean.items.list(workspace) if i.display_name.startswith("storm-")]
-    assert len(names) == len(set(names)) == 6
-    assert total <= 13 * 4  # 13 logical calls, bounded retries
+        items = [i for i in clean.items.list(workspace) if i.display_name.startswith(("storm-", "lost-"))]
+    assert sorted(i.display_name for i in items) == sorted(storm_names + lost_names)
+    assert {i.id for i in items} == {i.id for i in made}
+
+
+def test_job_run_is_never_sent_twice(emulator: Any, client: FabricClient, workspace: str) -> None:
+    item_id = pipeline(client, workspace)
+    # A 503 (or any 5xx) answering a job run surfaces as an error after one POST: resending it
+    # could start a second run (the service may answer 503 after the work began).
+    statuses: list[int] = []
+    with emulator.config(error_rate=1.0), FabricClient(settings_for(emulator), backoff_base=0.01) as c:
+        emulator.reset_stats()
+        while 503 not in statuses and len(statuses) < 40:
+            with pytest.raises(ServiceError) as info:
+                c.jobs.run(workspace, item_id)
+            statuses.append(info.value.status)
+        sent = emulator.stats()["by_route"].get(JOB_RUN, 0)
+    assert 503 in statuses and set(statuses) <= {500, 503}
+    assert sent == len(statuses)
+
+    # A run whose answer is lost after the job started: an error, and exactly one run exists.
+    with emulator.config(drop_after_rate=1.0), pytest.raises(TransportError) as lost:
+        client.jobs.run(workspace, item_id)
+    assert lost.value.sent is True
+    assert len(list(client.jobs.list(workspace, item_id))) == 1
 
 
 # ---------------------------------------------------------------------------------------------

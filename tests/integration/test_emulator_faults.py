@@ -110,6 +110,22 @@ def test_dropped_connections(emulator: Any, ws: str) -> None:
         assert outcomes == {200, "dropped"}
 
 
+def test_answers_lost_after_the_work_was_done(emulator: Any, ws: str) -> None:
+    api = emulator.session()
+    url = f"{emulator.api_url}/workspaces/{ws}/items"
+    names = [_name() for _ in range(3)]
+    with emulator.config(drop_after_rate=1.0):
+        for display in names:
+            with pytest.raises(requests.exceptions.RequestException):
+                api.post(url, json={"displayName": display, "type": "DataPipeline"}, timeout=10)
+    # Unlike drop_rate, the handler ran and committed: each item exists, once.
+    assert sorted(i["displayName"] for i in api.get(url).json()["value"]) == sorted(names)
+    for bad in (1.5, -0.1, "half"):
+        resp = emulator.admin("PUT", "/config", json={"drop_after_rate": bad})
+        assert resp.status_code == 400 and resp.json()["errorCode"] == "InvalidInput"
+    assert emulator.admin("GET", "/config").json()["drop_after_rate"] == 0.0
+
+
 def test_faulted_requests_are_counted(emulator: Any) -> None:
     api = emulator.session()
     emulator.reset_stats()
@@ -139,6 +155,34 @@ def test_malformed_bodies_get_clear_400s(emulator: Any, ws: str) -> None:
     for payload in ({"displayName": 12}, {"displayName": None}, {"displayName": ["a"]},
                     {"displayName": "ok", "description": {"x": 1}}):
         assert _assert_clean_4xx(api.post(url, json=payload))["errorCode"] == "InvalidInput"
+
+
+def test_lone_surrogates_get_a_clear_400(emulator: Any, ws: str) -> None:
+    """JSON can spell a lone UTF-16 surrogate; it is no Unicode text, so it cannot be stored or echoed."""
+    api = emulator.session()
+    headers = {"content-type": "application/json"}
+    items = f"{emulator.api_url}/workspaces/{ws}/items"
+    cases = [
+        (items, rb'{"displayName":"\ud800","type":"DataPipeline"}', "$.displayName"),
+        (items, rb'{"displayName":"ok","type":"DataPipeline","description":"x\uDC00y"}', "$.description"),
+        (items, rb'{"displayName":"ok","type":"DataPipeline","definition":{"parts":[{"path":"\udbff"}]}}',
+         "$.definition.parts[0].path"),
+        (items, rb'{"\ud800":1,"displayName":"ok","type":"DataPipeline"}', "property name"),
+        (f"{emulator.api_url}/workspaces", rb'{"displayName":"\ud800"}', "$.displayName"),
+        (f"{emulator.api_url}/workspaces/{ws}", rb'{"description":"\ud800"}', "$.description"),
+    ]
+    for url, raw, where in cases:
+        method = "PATCH" if url.endswith(ws) else "POST"
+        body = _assert_clean_4xx(api.request(method, url, data=raw, headers=headers))
+        assert body["errorCode"] == "InvalidRequest", body
+        assert "UTF-8" in body["message"] and where in body["message"], body["message"]
+    assert api.get(items).json()["value"] == []  # nothing was created
+    # A proper surrogate pair is one character (U+1F600), and an escaped backslash is plain text.
+    for raw, expected in ((rb'{"displayName":"smile \ud83d\ude00","type":"DataPipeline"}', "smile \U0001f600"),
+                          (rb'{"displayName":"not \\ud800","type":"DataPipeline"}', "not \\ud800")):
+        made = api.post(items, data=raw, headers=headers)
+        assert made.status_code == 201, made.text
+        assert made.json()["displayName"] == expected
 
 
 def test_huge_body_is_refused(emulator: Any, ws: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import io
 import json
@@ -347,6 +348,27 @@ def test_state_and_tokens_survive_restart(emulator_factory: Any) -> None:
     created = api.post(f"{emu.api_url}/workspaces", json={"displayName": name}, timeout=30)
     assert created.status_code == 201, created.text
     workspace_id = created.json()["id"]
+    ws_url = f"{emu.api_url}/workspaces/{workspace_id}"
+    # An item with its definition, a role assignment and a schedule: everything else the SQLite
+    # store holds must come back after a restart too.
+    content = {"properties": {"activities": [{"name": "Wait1", "type": "Wait",
+                                              "typeProperties": {"waitTimeInSeconds": 1}}]}}
+    payload = base64.b64encode(json.dumps(content).encode()).decode()
+    item = api.post(f"{ws_url}/items", timeout=30, json={
+        "displayName": "persisted-pipeline", "type": "DataPipeline", "definition": {"parts": [
+            {"path": "pipeline-content.json", "payload": payload, "payloadType": "InlineBase64"}]}})
+    assert item.status_code == 201, item.text
+    item_id = item.json()["id"]
+    user = emu.users[0]
+    role = api.post(f"{ws_url}/roleAssignments", timeout=30,
+                    json={"principal": {"id": user["object_id"], "type": "User"}, "role": "Contributor"})
+    assert role.status_code == 201, role.text
+    schedule_body = {"enabled": True, "configuration": {
+        "type": "Cron", "interval": 60, "startDateTime": "2030-01-01T00:00:00",
+        "endDateTime": "2030-02-01T00:00:00", "localTimeZoneId": "UTC"}}
+    schedule = api.post(f"{ws_url}/items/{item_id}/jobs/Pipeline/schedules", json=schedule_body, timeout=30)
+    assert schedule.status_code == 201, schedule.text
+    schedule_id = schedule.json()["id"]
 
     emu.stop()
     assert not (emu.data_dir / "emulator.json").exists()
@@ -361,6 +383,25 @@ def test_state_and_tokens_survive_restart(emulator_factory: Any) -> None:
     assert fetched.status_code == 200, fetched.text
     assert fetched.json()["displayName"] == name
     assert emu.session(offline_token).get(f"{emu.api_url}/workspaces", timeout=30).status_code == 200
+
+    api = emu.session(token)
+    ws_url = f"{emu.api_url}/workspaces/{workspace_id}"  # the port may have changed
+    got_item = api.get(f"{ws_url}/items/{item_id}", timeout=30)
+    assert got_item.status_code == 200 and got_item.json()["displayName"] == "persisted-pipeline"
+    definition = api.post(f"{ws_url}/items/{item_id}/getDefinition", timeout=30)
+    assert definition.status_code == 200, definition.text
+    parts = {p["path"]: p["payload"] for p in definition.json()["definition"]["parts"]}
+    assert parts["pipeline-content.json"] == payload  # stored verbatim
+    got_role = api.get(f"{ws_url}/roleAssignments/{user['object_id']}", timeout=30)
+    assert got_role.status_code == 200, got_role.text
+    assert got_role.json()["role"] == "Contributor" and got_role.json()["principal"]["id"] == user["object_id"]
+    # The user's token (signed offline, while the server was down) is honoured with that role.
+    assert emu.session(offline_token).get(f"{ws_url}/items/{item_id}", timeout=30).status_code == 200
+    got_schedule = api.get(f"{ws_url}/items/{item_id}/jobs/Pipeline/schedules/{schedule_id}", timeout=30)
+    assert got_schedule.status_code == 200, got_schedule.text
+    assert got_schedule.json()["enabled"] is True
+    assert got_schedule.json()["configuration"]["interval"] == 60
+    assert got_schedule.json()["configuration"]["type"] == "Cron"
 
 
 def test_serve_prints_api_url_and_cleans_up_on_sigterm(tmp_path: Path) -> None:

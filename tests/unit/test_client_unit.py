@@ -281,25 +281,41 @@ def test_retry_after_is_capped(server: ScriptedServer, clock: FakeClock) -> None
     assert clock.sleeps == [20.0]
 
 
-def test_post_create_retried_on_503_but_not_on_500(server: ScriptedServer, clock: FakeClock) -> None:
-    server.answer(503, err("ServiceUnavailable"), Retry_After="1").answer(201, {"id": "w1", "displayName": "a"})
+def test_post_is_resent_after_429_only_and_creates_recover_by_name(server: ScriptedServer, clock: FakeClock) -> None:
+    # 429: the service refused before doing any work, so even a POST is sent again (after Retry-After).
+    server.answer(429, err("RequestBlocked"), Retry_After="1").answer(201, {"id": "w1", "displayName": "a"})
     client = make_client(server, clock)
     assert client.workspaces.create("a").id == "w1"
     assert [r["method"] for r in server.requests] == ["POST", "POST"]
 
-    # A 500 after a POST may hide a created object: the transport does not blindly resend it.
-    server.requests.clear()
-    server.answer(500, err("InternalError"))
-    with pytest.raises(ServiceError) as info:
-        client.transport.request("POST", "workspaces", json={"displayName": "b"})
-    assert info.value.status == 500 and info.value.error_code == "InternalError"
-    assert len(server.requests) == 1
+    # Any 5xx after a POST -- 503 included -- may hide work already done: the transport does not
+    # resend it (a job could otherwise start twice).
+    for status in (500, 502, 503, 504):
+        server.requests.clear()
+        server.answer(status, err("Boom"), Retry_After="1")
+        with pytest.raises(ServiceError) as info:
+            client.transport.request("POST", "workspaces", json={"displayName": "b"})
+        assert info.value.status == status and len(server.requests) == 1
 
-    # workspaces.create resolves the doubt by name: not there, so it is safe to send again.
     server.requests.clear()
-    server.answer(500, err("InternalError")).answer(200, {"value": []}).answer(201, {"id": "w2", "displayName": "b"})
+    server.answer(503, err("ServiceUnavailable"), Retry_After="1")
+    with pytest.raises(ServiceError) as run_info:
+        client.jobs.run("w1", "i1")
+    assert run_info.value.status == 503
+    assert [r["method"] for r in server.requests] == ["POST"]
+
+    # workspaces.create resolves the doubt by name. Not there: sending again is safe.
+    server.requests.clear()
+    server.answer(503, err("ServiceUnavailable")).answer(200, {"value": []}).answer(
+        201, {"id": "w2", "displayName": "b"})
     assert client.workspaces.create("b").id == "w2"
     assert [r["method"] for r in server.requests] == ["POST", "GET", "POST"]
+
+    # There: the answer was an error but the work was done; no second POST.
+    server.requests.clear()
+    server.answer(503, err("ServiceUnavailable")).answer(200, {"value": [{"id": "w3", "displayName": "c"}]})
+    assert client.workspaces.create("c").id == "w3"
+    assert [r["method"] for r in server.requests] == ["POST", "GET"]
 
 
 def test_get_retried_on_500_with_jittered_backoff(server: ScriptedServer, clock: FakeClock) -> None:
