@@ -324,6 +324,20 @@ def fail(message: str, *, stream: TextIO | None = None) -> None:
     print(f"error: {redact(_one_line(message))}", file=stream or sys.stderr, flush=True)
 
 
+def _report(args: argparse.Namespace, message: str, exc: BaseException | None = None) -> None:
+    """The one error line: text, or with `--output json` a JSON object scripts can parse (still stderr)."""
+    if getattr(args, "output", None) != "json":
+        fail(message)
+        return
+    error: dict[str, Any] = {"message": redact(_one_line(message))}
+    source = getattr(exc, "last_error", None) or exc
+    for attribute, key in (("status", "status"), ("error_code", "errorCode"), ("request_id", "requestId")):
+        value = getattr(source, attribute, None)
+        if value:
+            error[key] = value
+    print(json.dumps({"error": error}, sort_keys=True), file=sys.stderr, flush=True)
+
+
 def command(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Wrap a command: every failure becomes one line on stderr and an exit code, never a traceback."""
 
@@ -334,20 +348,20 @@ def command(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
         try:
             return func(args)
         except CliError as exc:
-            fail(describe_error(exc))
+            _report(args, describe_error(exc), exc)
             return exc.exit_code
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr, flush=True)
             return EXIT_INTERRUPTED
         except errors.FabricError as exc:
-            fail(describe_error(exc))
+            _report(args, describe_error(exc), exc)
             return EXIT_ERROR
         except Exception as exc:
             if _is_connection_error(exc):
-                fail(f"cannot reach the Fabric API: {describe_error(exc)}")
+                _report(args, f"cannot reach the Fabric API: {describe_error(exc)}", exc)
                 return EXIT_ERROR
             # Unexpected: still one line (the type helps a bug report), no traceback with locals.
-            fail(f"unexpected {type(exc).__name__}: {describe_error(exc)}")
+            _report(args, f"unexpected {type(exc).__name__}: {describe_error(exc)}", exc)
             return EXIT_ERROR
 
     return wrapper

@@ -416,6 +416,27 @@ def test_rejected_token_is_one_line_with_error_code_and_request_id(
     assert forged not in result.err
 
 
+def test_errors_are_one_json_line_with_output_json(
+    cli: Callable[..., Result], cli_inproc: Callable[..., Result], world: World, fast_emulator: Any
+) -> None:
+    unknown = cli_inproc("run", "no-such-pipeline", "--workspace", world.workspace_name, "--output", "json")
+    assert unknown.code == 2
+    assert unknown.out == ""
+    error = json.loads(unknown.err)["error"]
+    assert "pipeline 'no-such-pipeline' not found" in error["message"]
+    assert "errorCode" not in error
+
+    forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJub2JvZHkifQ.c2lnbmF0dXJl"
+    env = _env(fast_emulator, FABRIC_TOKEN=forged, AZURE_CLIENT_ID=None, AZURE_CLIENT_SECRET=None)
+    rejected = cli("runs", "cli-quick", "--output", "json", env=env)
+    assert rejected.code == 2
+    assert len(rejected.err.strip().splitlines()) == 1
+    error = json.loads(rejected.err)["error"]
+    assert error["status"] == 401
+    assert error["errorCode"] and error["requestId"]
+    assert forged not in rejected.err
+
+
 def test_throttling_is_one_line_with_error_code_and_request_id(
     cli: Callable[..., Result], fast_emulator: Any, world: World
 ) -> None:
