@@ -26,6 +26,16 @@ def test_cli_is_the_pinned_version() -> None:
         assert (engine.TOOLS_DIR / "bin" / helper).stat().st_mode & 0o111, helper
 
 
+def test_installer_is_idempotent() -> None:
+    import subprocess
+
+    out = subprocess.run([str(engine.PROJECT_ROOT / "scripts" / "install-pulumi")], capture_output=True,
+                         text=True, check=True)
+    # A second run only checks the installed version: no module resolution, no build.
+    assert "already installed" in out.stdout
+    assert "building" not in out.stdout + out.stderr
+
+
 def test_engine_lifecycle_with_a_package_dynamic_resource(make_stack: Any) -> None:
     text = {"value": "first"}
 
