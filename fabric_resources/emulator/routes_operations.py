@@ -137,10 +137,11 @@ def _load_for_caller(request: Request) -> tuple[EmulatorContext, dict[str, Any]]
         raise ApiError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
     with ctx.store.tx() as conn:
         row = conn.execute("SELECT data FROM operations WHERE id = ?", (op_id,)).fetchone()
+        stored = None if row is None else loads(row["data"])
         # Operations are private to the caller that started them, as in the service.
-        if row is None or loads(row["data"])["owner"] != principal.object_id:
+        if stored is None or stored["owner"] != principal.object_id:
             raise ApiError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
-        op = complete_if_due(ctx, conn, loads(row["data"]))
+        op = complete_if_due(ctx, conn, stored)
     return ctx, op
 
 
