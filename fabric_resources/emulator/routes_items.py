@@ -559,15 +559,15 @@ async def list_folders(request: Request) -> Response:
         require_role(ctx, conn, workspace_id, principal, "Viewer")
         recursive = query_bool(request, "recursive", default=True)
         root = request.query_params.get("rootFolderId")
-        tree = _folder_tree(conn, workspace_id)
+        rows = conn.execute("SELECT id, parent_id, data FROM folders WHERE workspace_id = ? ORDER BY rowid",
+                            (workspace_id,)).fetchall()
+        tree = {r["id"]: r["parent_id"] for r in rows}
         if root:
             root_id = _check_folder_exists(conn, workspace_id, root)
             wanted = (_descendants(tree, root_id) - {root_id}) if recursive else {
                 f for f, p in tree.items() if p == root_id}
         else:
             wanted = set(tree) if recursive else {f for f, p in tree.items() if p == ""}
-        rows = conn.execute("SELECT id, data FROM folders WHERE workspace_id = ? ORDER BY rowid",
-                            (workspace_id,)).fetchall()
     views = [folder_view(loads(r["data"])) for r in rows if r["id"] in wanted]
     return json_response(page(request, ctx, views))
 
