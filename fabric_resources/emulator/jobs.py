@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .http import utc_iso
-from .scheduler import Scheduler
+from .scheduler import Scheduler, parse_utc
 from .store import Store, dumps, loads
 
 log = logging.getLogger(__name__)
@@ -657,18 +657,19 @@ class JobEngine:
             for run in self._runs.values():
                 if run.item_id == item_id:
                     run.cancel.set()
-        job_ids = [r["id"] for r in conn.execute("SELECT id FROM job_instances WHERE item_id = ?", (item_id,))]
-        for job_id in job_ids:
-            conn.execute("DELETE FROM activity_runs WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM activity_runs WHERE job_id IN (SELECT id FROM job_instances WHERE item_id = ?)",
+                     (item_id,))
         conn.execute("DELETE FROM job_instances WHERE item_id = ?", (item_id,))
         conn.execute("DELETE FROM schedules WHERE item_id = ?", (item_id,))
         self.scheduler.wake()
 
     # -- job instances --------------------------------------------------------------------
-    def run(self, workspace_id: str, item_id: str, job_type: str, *, invoke_type: str = "Manual",
-            parameters: dict[str, Any] | None = None, execution_data: dict[str, Any] | None = None,
-            conn: sqlite3.Connection | None = None) -> dict[str, Any]:
-        """Create a job instance and start executing it; returns the public ItemJobInstance."""
+    def run(self, workspace_id: str, item_id: str, job_type: str, *, item: dict[str, Any],
+            invoke_type: str = "Manual", parameters: dict[str, Any] | None = None,
+            execution_data: dict[str, Any] | None = None, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+        """Create a job instance and start executing it; returns the public ItemJobInstance.
+
+        ``item`` is the item's stored JSON, which every caller has just loaded (and checked)."""
         job_id = str(uuid.uuid4())
         data = {
             "id": job_id, "itemId": item_id, "jobType": job_type, "invokeType": invoke_type,
@@ -677,13 +678,12 @@ class JobEngine:
         }
         request = {"parameters": parameters or {}, "executionData": execution_data or {}}
         with self.store.tx() if conn is None else _joined(conn) as c:
-            item = load_item(c, workspace_id, item_id)
             c.execute(
                 "INSERT INTO job_instances (id, workspace_id, item_id, created, status, request, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job_id, workspace_id, item_id, time.time(), "NotStarted", dumps(request), dumps(data)),
             )
-        run = _Run(job_id, workspace_id, item_id, str((item or {}).get("displayName", item_id)),
+        run = _Run(job_id, workspace_id, item_id, str(item.get("displayName", item_id)),
                    invoke_type, dict(parameters or {}))
         with self._runs_lock:
             self._runs[job_id] = run
@@ -750,16 +750,17 @@ class JobEngine:
             data.update(status="InProgress", startTimeUtc=now_iso())
             conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
                          ("InProgress", dumps(data), run.job_id))
+            unreadable: str | None = None
             try:
                 content = load_pipeline_content(conn, run.item_id) or {}
             except ValueError as exc:
-                content = {"__error__": str(exc)}
+                content, unreadable = {}, str(exc)
         if run.cancel.is_set():
             self._finish(run, _ContainerOutcome(ok=False))
             return
-        if "__error__" in content:
+        if unreadable is not None:
             self._finish(run, _ContainerOutcome(False, None, {
-                "errorCode": "InvalidPipelineDefinition", "message": content["__error__"]}))
+                "errorCode": "InvalidPipelineDefinition", "message": unreadable}))
             return
         props = _obj(content.get("properties")) if isinstance(content.get("properties"), dict) else content
         activities = props.get("activities") or []
@@ -945,7 +946,7 @@ class JobEngine:
         attempt = 0
         while True:
             type_props = _obj(act.get("typeProperties"))
-            inputs = _inputs_of(act, type_props, scope)
+            inputs = _inputs_of(type_props, scope)
             record = self._new_activity_run(run, act, attempt, inputs)
             try:
                 output = self._perform(run, act, type_props, scope, attempt)
@@ -1027,14 +1028,15 @@ class JobEngine:
             code = _to_string(resolve(props.get("errorCode", ""), scope)) or "PipelineFailure"
             raise ActivityFailure(code, message or f"The activity '{name}' failed.")
         # Any other type: a simulated duration and a configurable fault.
-        run.sleep(float(self._cfg("activity_duration_seconds", 0.5)) * tf)
+        duration = float(self._cfg("activity_duration_seconds", 0.5)) * tf
+        run.sleep(duration)
         faults = parse_faults(self._cfg("activity_faults", {}))
         rule = faults.get(name, faults.get(kind))
         if rule == "fail" or (rule == "fail_once" and attempt == 0):
             raise ActivityFailure("ActivityFaultInjected",
                                   f"Activity '{name}' ({kind}) failed: fault injected by the emulator "
                                   f"(activity_faults rule '{rule}').", "SystemError")
-        return {"executionDuration": round(float(self._cfg("activity_duration_seconds", 0.5)) * tf, 3)}
+        return {"executionDuration": round(duration, 3)}
 
     def _run_inner(self, run: _Run, activities: Any, scope: Scope, owner: str) -> None:
         if not isinstance(activities, list):
@@ -1096,7 +1098,7 @@ class JobEngine:
         if item is None or item.get("type") != PIPELINE_ITEM_TYPE:
             raise ActivityFailure("PipelineNotFound",
                                   f"The pipeline '{child_id}' to execute was not found in workspace {workspace_id}.")
-        child = self.run(workspace_id, child_id, "Pipeline",
+        child = self.run(workspace_id, child_id, "Pipeline", item=item,
                          parameters=params if isinstance(params, dict) else {})
         run.children.append(child["id"])
         output = {"pipelineRunId": child["id"], "pipelineName": item.get("displayName")}
@@ -1140,10 +1142,11 @@ class JobEngine:
         if self._stopping.is_set():
             return
         with self.store.tx() as conn:
-            if load_item(conn, schedule["workspaceId"], schedule["itemId"]) is None:
+            item = load_item(conn, schedule["workspaceId"], schedule["itemId"])
+            if item is None:
                 return
-            self.run(schedule["workspaceId"], schedule["itemId"], schedule["jobType"], invoke_type="Scheduled",
-                     execution_data=schedule.get("executionData") or {}, conn=conn)
+            self.run(schedule["workspaceId"], schedule["itemId"], schedule["jobType"], item=item,
+                     invoke_type="Scheduled", execution_data=schedule.get("executionData") or {}, conn=conn)
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -1169,7 +1172,7 @@ class _joined:
         return None
 
 
-def _inputs_of(act: dict[str, Any], props: dict[str, Any], scope: Scope) -> dict[str, Any]:
+def _inputs_of(props: dict[str, Any], scope: Scope) -> dict[str, Any]:
     """The ``input`` of an activity run: its typeProperties with expressions evaluated where the
     emulator can, nested activity lists left out."""
     shown = {k: v for k, v in props.items() if k not in (
@@ -1206,7 +1209,6 @@ class QueryError(ValueError):
 
 
 def _last_updated(run: dict[str, Any]) -> datetime:
-    from .scheduler import parse_utc
     return parse_utc(run.get("activityRunEnd") or run["activityRunStart"])
 
 
@@ -1217,8 +1219,6 @@ def query_activity_runs(runs: list[dict[str, Any]], body: dict[str, Any]) -> lis
     case-insensitive); orderBy: [{orderBy, order ASC|DESC}] (default ActivityRunStart ASC);
     lastUpdatedAfter / lastUpdatedBefore: ISO date-times bounding the run's last update.
     """
-    from .scheduler import parse_utc
-
     result = list(runs)
     filters = body.get("filters") or []
     if not isinstance(filters, list):

@@ -177,8 +177,9 @@ def _run_job(param: str, pipeline_only: bool, path_job_type: bool) -> Handler:
         params, execution_data = _run_parameters(body)
         engine = _engine(call.ctx)
         with call.ctx.store.tx() as conn:
-            _check_job_type(job_type, call.open_item(conn, "Contributor"))
-            job = engine.run(call.workspace_id, call.item_id, str(job_type), parameters=params,
+            item = call.open_item(conn, "Contributor")
+            _check_job_type(job_type, item)
+            job = engine.run(call.workspace_id, call.item_id, str(job_type), item=item, parameters=params,
                              execution_data=execution_data, conn=conn)
         return _job_accepted(request, call, job["id"])
     return handler
