@@ -25,8 +25,6 @@ What runs (see docs/ARCHITECTURE.md and the pipelines brief):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import re
@@ -41,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .http import utc_iso
+from .payloads import decode_payload
 from .scheduler import Scheduler, parse_utc
 from .store import Store, dumps, loads
 
@@ -122,11 +121,8 @@ def load_pipeline_content(conn: sqlite3.Connection, item_id: str) -> dict[str, A
     for part in definition.get("parts") or []:
         if str(part.get("path", "")).lstrip("/") == PIPELINE_CONTENT:
             try:
-                payload = str(part.get("payload") or "")
-                # Stored verbatim, and the create endpoint tolerates missing padding (as the spec's
-                # examples send it), so pad before decoding.
-                content = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4), validate=False))
-            except (binascii.Error, ValueError) as exc:
+                content = json.loads(decode_payload(str(part.get("payload") or "")))
+            except ValueError as exc:
                 raise ValueError(f"{PIPELINE_CONTENT} is not valid base64-encoded JSON: {exc}") from None
             if not isinstance(content, dict):
                 raise ValueError(f"{PIPELINE_CONTENT} must hold a JSON object")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import re
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,6 +29,7 @@ from .http import (
     req_str,
     require_role,
 )
+from .payloads import decode_payload
 from .routes_operations import APPLIERS, start_operation, wants_lro
 from .routes_workspaces import delete_item_rows, workspace_scope
 from .store import dumps, loads
@@ -48,7 +47,6 @@ DEFAULT_PIPELINE_CONTENT: dict[str, Any] = {"properties": {"activities": []}}
 #: Item types of the spec's ItemType enum (common/definitions.json).
 ITEM_TYPES = frozenset(["Dashboard", "Report", "SemanticModel", "PaginatedReport", "Datamart", "Lakehouse", "Eventhouse", "Environment", "KQLDatabase", "KQLQueryset", "KQLDashboard", "DataPipeline", "Notebook", "SparkJobDefinition", "MLExperiment", "MLModel", "Warehouse", "Eventstream", "SQLEndpoint", "MirroredWarehouse", "MirroredDatabase", "Reflex", "GraphQLApi", "MountedDataFactory", "SQLDatabase", "CopyJob", "VariableLibrary", "Dataflow", "ApacheAirflowJob", "WarehouseSnapshot", "DigitalTwinBuilder", "DigitalTwinBuilderFlow", "MirroredAzureDatabricksCatalog", "Map", "AnomalyDetector", "UserDataFunction", "GraphModel", "GraphQuerySet", "SnowflakeDatabase", "OperationsAgent", "CosmosDBDatabase", "Ontology", "EventSchemaSet", "DataAgent", "MirroredCatalog", "AppBackend", "OrgApp", "OrgAppAudience", "DataBuildToolJob", "AzureDatabricksStorage", "Plan"])
 
-_B64_RE = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -97,15 +95,9 @@ def _check_folder_exists(conn: sqlite3.Connection, workspace_id: str, folder_id:
 
 
 def _decode_b64(payload: str, path: str) -> bytes:
-    # Tolerate missing padding (the spec's own examples omit it) but nothing else.
-    text = payload.strip()
-    if not _B64_RE.match(text):
-        raise ApiError(400, "CorruptedPayload", f"The payload of part '{path}' is not valid base64.")
     try:
-        if "-" in text or "_" in text:
-            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        return decode_payload(payload)
+    except ValueError:
         raise ApiError(400, "CorruptedPayload", f"The payload of part '{path}' is not valid base64.") from None
 
 
@@ -185,12 +177,12 @@ def render_definition(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[st
     platform_part = None
     if stored_platform is not None:
         try:
-            parsed = json.loads(base64.b64decode(stored_platform["payload"] + "=" * (-len(stored_platform["payload"]) % 4)))
+            parsed = json.loads(decode_payload(stored_platform["payload"]))
             meta = parsed.get("metadata", {})
             if (meta.get("type") == item["type"] and meta.get("displayName") == item["displayName"]
                     and (meta.get("description") or "") == (item.get("description") or "")):
                 platform_part = dict(stored_platform)
-        except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, AttributeError):
             platform_part = None
     if platform_part is None:
         platform = {

@@ -167,6 +167,24 @@ def test_wait_then_failing_activity_fails_the_run(api: Api, emulator: EmulatorPr
     assert missing.status_code == 404 and missing.json()["errorCode"] == "JobInstanceNotFound"
 
 
+def test_a_payload_accepted_at_create_also_runs(api: Api) -> None:
+    """URL-safe base64 without padding is accepted on create, so the engine must read it too."""
+    ws = api.workspace()
+    # "?>" in a string makes the standard alphabet emit '/' and '+', so the URL-safe one really differs.
+    content = {"properties": {"activities": [{"name": "Set ?>", "type": "SetVariable",
+                                              "typeProperties": {"variableName": "v", "value": "??>>"}}],
+                              "variables": {"v": {"type": "String"}}}}
+    payload = base64.urlsafe_b64encode(json.dumps(content).encode()).decode().rstrip("=")
+    assert "-" in payload or "_" in payload
+    body = {"displayName": f"pl-{uuid.uuid4().hex[:10]}", "type": "DataPipeline",
+            "definition": {"parts": [{"path": "pipeline-content.json", "payload": payload,
+                                      "payloadType": "InlineBase64"}]}}
+    r = api.call("POST", f"/workspaces/{ws}/items", json=body)
+    assert r.status_code == 201, r.text
+    job = api.wait(api.run(ws, r.json()["id"]))
+    assert job["status"] == "Completed", job
+
+
 def test_cancel_stops_a_long_run(api: Api) -> None:
     ws = api.workspace()
     item = api.pipeline(ws, {"properties": {"activities": [
