@@ -7,11 +7,9 @@ the call counts it reports (``emulator.stats()``) bound what the client sent.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -60,20 +58,6 @@ def settings_for(emulator: Any, sp: dict[str, Any] | None = None) -> FabricSetti
 
 def routes(stats: dict[str, Any], prefix: str) -> int:
     return sum(n for route, n in stats["by_route"].items() if route.startswith(prefix))
-
-
-@pytest.fixture
-def client(emulator: Any) -> Iterator[FabricClient]:
-    with FabricClient(FabricSettings.from_emulator(emulator.data_dir)) as c:
-        yield c
-
-
-@pytest.fixture
-def workspace(client: FabricClient) -> Iterator[str]:
-    ws = client.workspaces.create(name("ws"), description="client tests")
-    yield ws.id
-    with contextlib.suppress(NotFoundError):
-        client.workspaces.delete(ws.id)
 
 
 def pipeline(client: FabricClient, workspace: str, content: dict[str, Any] | None = None) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,23 +10,8 @@ import pytest
 from fabric_resources.client import FabricClient
 from fabric_resources.errors import FabricError, NotFoundError
 from fabric_resources.models import ItemDefinition
-from fabric_resources.settings import FabricSettings
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def client(emulator: Any) -> Iterator[FabricClient]:
-    with FabricClient(FabricSettings.from_emulator(emulator.data_dir)) as c:
-        yield c
-
-
-@pytest.fixture
-def workspace(client: FabricClient) -> Iterator[str]:
-    ws = client.workspaces.create(f"move-{uuid.uuid4().hex[:10]}")
-    yield ws.id
-    with contextlib.suppress(NotFoundError):
-        client.workspaces.delete(ws.id)
 
 
 def test_move_an_item_between_folders_and_back_to_the_root(

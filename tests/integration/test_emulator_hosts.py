@@ -9,10 +9,8 @@ localhost) and real MSAL, over the emulator's TLS certificate (valid for localho
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -21,10 +19,10 @@ import pytest
 import requests
 
 from fabric_resources.client import FabricClient
-from fabric_resources.errors import NotFoundError
 from fabric_resources.models import ItemDefinition
 from fabric_resources.settings import FabricSettings
 from tests.conftest import EmulatorProcess
+from tests.integration.test_emulator_identity import RecordingSession
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,20 +33,6 @@ def _on_localhost(url: str) -> str:
     parts = urlsplit(url)
     assert parts.hostname == "127.0.0.1", url  # what emulator.json announces
     return parts._replace(netloc=f"localhost:{parts.port}").geturl()
-
-
-class _Recorder(requests.Session):
-    """A session trusting the emulator CA that remembers every URL it was asked to call."""
-
-    def __init__(self, ca_cert: str) -> None:
-        super().__init__()
-        self.trust_env = False
-        self.verify = ca_cert
-        self.calls: list[str] = []
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        self.calls.append(str(url.decode() if isinstance(url, bytes) else url))
-        return super().request(method, url, *args, **kwargs)
 
 
 @pytest.fixture
@@ -72,14 +56,6 @@ def client(local_env: EmulatorProcess) -> Iterator[FabricClient]:
     assert urlsplit(settings.api_url or "").hostname == "localhost"
     with FabricClient(settings) as c:
         yield c
-
-
-@pytest.fixture
-def workspace(client: FabricClient) -> Iterator[str]:
-    ws = client.workspaces.create(f"hosts-{uuid.uuid4().hex[:10]}")
-    yield ws.id
-    with contextlib.suppress(NotFoundError):
-        client.workspaces.delete(ws.id)
 
 
 def test_client_token_through_localhost_authority(client: FabricClient, local_env: EmulatorProcess) -> None:
@@ -135,7 +111,7 @@ def test_created_location_and_lro_through_localhost(client: FabricClient, worksp
 def test_msal_with_instance_discovery_stays_on_localhost(local_env: EmulatorProcess) -> None:
     authority = _on_localhost(local_env.authority)
     origin = authority.rsplit("/", 1)[0]
-    session = _Recorder(local_env.ca_cert)
+    session = RecordingSession(local_env.ca_cert)
     sp = local_env.default_sp
     app = msal.ConfidentialClientApplication(
         sp["client_id"], client_credential=sp["client_secret"], authority=authority, http_client=session,
@@ -143,8 +119,9 @@ def test_msal_with_instance_discovery_stays_on_localhost(local_env: EmulatorProc
     )
     result = app.acquire_token_for_client([FABRIC_SCOPE])
     assert "access_token" in result, result
-    assert len(session.calls) == 3  # instance discovery, OpenID configuration, token endpoint
-    assert all(urlsplit(url).hostname == "localhost" for url in session.calls), session.calls
+    urls = [call.split(" ", 1)[1] for call in session.calls]  # each call is "METHOD url"
+    assert len(urls) == 3  # instance discovery, OpenID configuration, token endpoint
+    assert all(urlsplit(url).hostname == "localhost" for url in urls), session.calls
 
     config = session.get(f"{authority}/v2.0/.well-known/openid-configuration", timeout=30).json()
     for key in ("token_endpoint", "authorization_endpoint", "jwks_uri", "device_authorization_endpoint"):

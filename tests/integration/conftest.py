@@ -1,0 +1,34 @@
+"""Fixtures of the integration tests that drive the Fabric client against the shared emulator.
+
+A module may override ``client`` (test_emulator_hosts.py connects through localhost); ``workspace``
+is then made through that module's client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from fabric_resources.client import FabricClient
+from fabric_resources.errors import NotFoundError
+from fabric_resources.settings import FabricSettings
+from tests.conftest import EmulatorProcess
+
+
+@pytest.fixture
+def client(emulator: EmulatorProcess) -> Iterator[FabricClient]:
+    """A client signed in as the emulator's default service principal."""
+    with FabricClient(FabricSettings.from_emulator(emulator.data_dir)) as c:
+        yield c
+
+
+@pytest.fixture
+def workspace(client: FabricClient) -> Iterator[str]:
+    """A fresh workspace's id, deleted after the test (unless the test already did)."""
+    ws = client.workspaces.create(f"ws-{uuid.uuid4().hex[:10]}")
+    yield ws.id
+    with contextlib.suppress(NotFoundError):
+        client.workspaces.delete(ws.id)
