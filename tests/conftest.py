@@ -20,7 +20,6 @@ shared instance); `emulator_env` exports the default service principal as enviro
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from typing import Any
 import jwt
 import pytest
 import requests
+
+from fabric_resources.emulator import read_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60.0
@@ -65,7 +66,6 @@ class EmulatorProcess:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> EmulatorProcess:
-        info_path = self.data_dir / "emulator.json"
         stderr = open(self._stderr_path, "ab")  # noqa: SIM115 - owned by the child for its life
         try:
             # No preexec_fn: it forces a plain fork() in a process that has loaded grpc (the e2e tests'
@@ -83,7 +83,7 @@ class EmulatorProcess:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             # A stale emulator.json from an earlier (killed) run carries another pid: wait for ours.
-            info = _read_json(info_path)
+            info = read_info(self.data_dir)
             if info is not None and info.get("pid") == self._proc.pid:
                 break
             if self._proc.poll() is not None:
@@ -231,14 +231,6 @@ class EmulatorProcess:
 
     def reset_stats(self) -> None:
         self.admin("DELETE", "/stats").raise_for_status()
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _expires_in(token: str) -> float:
