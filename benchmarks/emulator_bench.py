@@ -9,49 +9,20 @@ connections (one client thread, then several), prints the figures and stops the 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
 
-
-def start_emulator(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fabric_resources.emulator", "serve", "--data-dir", str(data_dir), "--port", "0"],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    info_path = data_dir / "emulator.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"emulator exited with code {proc.returncode}")
-        try:
-            info = json.loads(info_path.read_text())
-            if info.get("pid") in (None, proc.pid):
-                return proc, info
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("emulator did not start within 60s")
-
-
-def make_session(info: dict[str, Any], token: str) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # the environment's CA bundle would override ours
-    session.verify = info["ca_cert"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
+# The test suite's launcher: waits for this process's emulator.json, stops it with SIGTERM.
+from tests.conftest import EmulatorProcess  # noqa: E402
 
 
 def measure(label: str, count: int, threads: int, action: Callable[[requests.Session, int], None],
@@ -87,16 +58,15 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="fabric-emulator-bench-") as tmp:
-        proc, info = start_emulator(Path(tmp))
+        emulator = EmulatorProcess(Path(tmp)).start()
         try:
-            admin = requests.Session()
-            admin.trust_env = False
-            admin.verify = info["ca_cert"]
-            sp = next(p for p in info["principals"] if p["kind"] == "ServicePrincipal")
-            token = admin.post(f"{info['admin_url']}/token", json={"client_id": sp["client_id"]}, timeout=30).json()[
-                "access_token"]
-            api = info["api_url"]
-            setup = make_session(info, token)
+            token = emulator.token()
+            api = emulator.api_url
+            setup = emulator.session(token)
+
+            def new_session() -> requests.Session:
+                return emulator.session(token)
+
             ws = setup.post(f"{api}/workspaces", json={"displayName": "bench"}, timeout=30).json()["id"]
             items: list[str] = []
             lock = threading.Lock()
@@ -114,22 +84,17 @@ def main() -> None:
                 session.get(f"{api}/workspaces/{ws}/items").raise_for_status()
 
             print(f"emulator {api}  ({args.requests} requests per figure)")
-            measure("create item (1 thread)", args.requests, 1, create, lambda: make_session(info, token))
-            measure("get item (1 thread)", args.requests, 1, get, lambda: make_session(info, token))
+            measure("create item (1 thread)", args.requests, 1, create, new_session)
+            measure("get item (1 thread)", args.requests, 1, get, new_session)
             measure(f"list items, {len(items)} in workspace (1 thread)", args.requests, 1, list_items,
-                    lambda: make_session(info, token))
+                    new_session)
             measure(f"create item ({args.threads} threads)", args.requests, args.threads,
-                    lambda s, n: create(s, n, "b"), lambda: make_session(info, token))
-            measure(f"get item ({args.threads} threads)", args.requests, args.threads, get,
-                    lambda: make_session(info, token))
+                    lambda s, n: create(s, n, "b"), new_session)
+            measure(f"get item ({args.threads} threads)", args.requests, args.threads, get, new_session)
             measure(f"list items ({args.threads} threads)", args.requests, args.threads, list_items,
-                    lambda: make_session(info, token))
+                    new_session)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            emulator.stop()
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ Prints the HTTP calls the emulator saw, the 429s, and the wall time side by side
 from __future__ import annotations
 
 import argparse
-import json
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,62 +20,28 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import requests
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fabric_resources.client import FabricClient  # noqa: E402
 from fabric_resources.settings import FabricSettings  # noqa: E402
+from tests.conftest import EmulatorProcess  # noqa: E402  the test suite's emulator launcher
 
 
-class Emulator:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fabric_resources.emulator", "serve", "--data-dir", str(data_dir), "--port", "0"],
-            cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                info = json.loads((data_dir / "emulator.json").read_text())
-                if info.get("pid") == self.proc.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("emulator did not start")
-            time.sleep(0.05)
-        self.info = info
-        self.admin = requests.Session()
-        self.admin.trust_env = False  # the emulator's own CA, not REQUESTS_CA_BUNDLE
-        self.admin.verify = info["ca_cert"]
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        resp = self.admin.request(method, self.info["admin_url"] + path, json=body, timeout=30)
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def set_config(emulator: EmulatorProcess, **changes: Any) -> None:
+    emulator.admin("PUT", "/config", json=changes).raise_for_status()
 
 
-def run(emulator: Emulator, *, gate: bool, items: int, threads: int, limit: int, window: float) -> dict[str, float]:
+def run(emulator: EmulatorProcess, *, gate: bool, items: int, threads: int, limit: int,
+        window: float) -> dict[str, float]:
     settings = FabricSettings.from_emulator(emulator.data_dir)
     with FabricClient(settings, shared_throttle_gate=gate, max_attempts=50, call_deadline=600) as client:
         # Workspace and token outside the measurement, with throttling momentarily off.
-        emulator.call("PUT", "/config", {"throttle_limit": 0})
+        set_config(emulator, throttle_limit=0)
         ws = client.workspaces.create(f"bench-{'gate' if gate else 'nogate'}-{uuid.uuid4().hex[:8]}")
-        emulator.call("PUT", "/config", {"throttle_limit": limit})
+        set_config(emulator, throttle_limit=limit)
         time.sleep(window * 1.1)  # start from a fresh throttle window
-        emulator.call("DELETE", "/stats")
+        emulator.reset_stats()
         client.transport.attempts = 0
         start = time.monotonic()
         with ThreadPoolExecutor(threads) as pool:
@@ -86,14 +49,15 @@ def run(emulator: Emulator, *, gate: bool, items: int, threads: int, limit: int,
                 lambda i: client.items.create(ws.id, display_name=f"p{i:03d}", type="DataPipeline").id,
                 range(items)))
         wall = time.monotonic() - start
-        stats = emulator.call("GET", "/stats")
+        stats = emulator.stats()
         assert len(set(made)) == items
         sent = client.transport.attempts
     return {"calls": float(stats["total"]), "throttled": float(sent - items), "wall": wall}
 
 
-def scenario(emulator: Emulator, *, items: int, threads: int, limit: int, window: float, retry_after: int) -> None:
-    emulator.call("PUT", "/config", {"throttle_window_seconds": window, "throttle_retry_after": retry_after})
+def scenario(emulator: EmulatorProcess, *, items: int, threads: int, limit: int, window: float,
+             retry_after: int) -> None:
+    set_config(emulator, throttle_window_seconds=window, throttle_retry_after=retry_after)
     with_gate = run(emulator, gate=True, items=items, threads=threads, limit=limit, window=window)
     without = run(emulator, gate=False, items=items, threads=threads, limit=limit, window=window)
     print(f"\n{items} item creations, {threads} threads; emulator throttle: {limit} requests per {window:g}s "
@@ -111,7 +75,7 @@ def main(args: argparse.Namespace) -> None:
     # limiter does) later than that, so clients that come back at Retry-After are refused again.
     scenarios = [(args.limit, args.window, args.retry_after)] if args.window else [(20, 1.0, 1), (30, 3.0, 1)]
     with tempfile.TemporaryDirectory(prefix="throttle-bench-") as tmp:
-        emulator = Emulator(Path(tmp))
+        emulator = EmulatorProcess(Path(tmp)).start()
         try:
             for limit, window, retry_after in scenarios:
                 scenario(emulator, items=args.items, threads=args.threads, limit=limit, window=window,
