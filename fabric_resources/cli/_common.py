@@ -171,7 +171,7 @@ def load_settings(args: argparse.Namespace) -> FabricSettings:
     stack = getattr(args, "stack", None)
     try:
         if emulator_dir:
-            return _from_emulator(FabricSettings, Path(emulator_dir))
+            return FabricSettings.from_emulator(_running_emulator(Path(emulator_dir)))
         if stack:
             config, encrypted = read_stack_config(stack)
             for key in sorted(encrypted):
@@ -187,9 +187,7 @@ def load_settings(args: argparse.Namespace) -> FabricSettings:
                 # Relative to the project, as for `pulumi up` (which runs from the project folder).
                 path = Path(config["fabric:emulatorDir"]).expanduser()
                 path = path if path.is_absolute() else project_dir() / path
-                if not (path / "emulator.json").is_file():
-                    raise CliError(f"no emulator.json in {path}: is the emulator running there?")
-                config["fabric:emulatorDir"] = str(path)
+                config["fabric:emulatorDir"] = str(_running_emulator(path))
             return FabricSettings.from_config(config)
         return FabricSettings.from_env()
     except CliError:
@@ -199,11 +197,11 @@ def load_settings(args: argparse.Namespace) -> FabricSettings:
         raise CliError(f"incomplete connection settings: {_one_line(str(exc))}") from None
 
 
-def _from_emulator(cls: Any, data_dir: Path) -> FabricSettings:
+def _running_emulator(data_dir: Path) -> Path:
+    """``data_dir``, once it holds the emulator.json a running emulator writes."""
     if not (data_dir / "emulator.json").is_file():
         raise CliError(f"no emulator.json in {data_dir}: is the emulator running there?")
-    settings: FabricSettings = cls.from_emulator(data_dir)
-    return settings
+    return data_dir
 
 
 def build_client(args: argparse.Namespace) -> FabricClient:
