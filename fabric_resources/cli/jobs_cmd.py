@@ -296,22 +296,24 @@ class Resolver:
         """Every pipeline matching ``ref`` (id or display name) in the chosen workspace(s)."""
         found: list[PipelineRef] = []
         for ws in self.workspaces(workspace_ref):
-            ws_id = str(_field(ws, "id"))
-            ws_name = str(_field(ws, "display_name", "displayName") or ws_id)
+            ws_id, ws_name = _workspace_id_and_name(ws)
             if _UUID.match(ref):
                 item = self._get_item(ws_id, ref)
                 if item is not None:
                     found.append(_ref(ws_id, ws_name, item))
                     continue
-            try:
-                items = list(self.client.items.list(ws_id, type=PIPELINE_TYPE))
-            except Exception as exc:
-                # Searching every workspace: one we may list but not read is simply skipped.
-                if workspace_ref is None and _is_not_found_or_denied(exc):
-                    continue
-                raise
+            items = self._pipelines_in(ws_id, workspace_ref)
             found.extend(_ref(ws_id, ws_name, item) for item in _match_by_name(items, ref))
         return found
+
+    def _pipelines_in(self, ws_id: str, workspace_ref: str | None) -> list[Any]:
+        try:
+            return list(self.client.items.list(ws_id, type=PIPELINE_TYPE))
+        except Exception as exc:
+            # Searching every workspace: one we may list but not read is simply skipped.
+            if workspace_ref is None and _is_not_found_or_denied(exc):
+                return []
+            raise
 
     def _get_item(self, ws_id: str, item_id: str) -> Any:
         try:
@@ -364,16 +366,14 @@ class Resolver:
 
     def _all_pipelines(self, workspace_ref: str | None) -> Iterator[PipelineRef]:
         for ws in self.workspaces(workspace_ref):
-            ws_id = str(_field(ws, "id"))
-            ws_name = str(_field(ws, "display_name", "displayName") or ws_id)
-            try:
-                items = list(self.client.items.list(ws_id, type=PIPELINE_TYPE))
-            except Exception as exc:
-                if workspace_ref is None and _is_not_found_or_denied(exc):
-                    continue
-                raise
-            for item in items:
+            ws_id, ws_name = _workspace_id_and_name(ws)
+            for item in self._pipelines_in(ws_id, workspace_ref):
                 yield _ref(ws_id, ws_name, item)
+
+
+def _workspace_id_and_name(ws: Any) -> tuple[str, str]:
+    ws_id = str(_field(ws, "id"))
+    return ws_id, str(_field(ws, "display_name", "displayName") or ws_id)
 
 
 def _ref(ws_id: str, ws_name: str, item: Any) -> PipelineRef:
@@ -517,17 +517,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     job = client.jobs.run(ref.workspace_id, ref.pipeline_id, execution_data=execution_data)
     run_id = str(_field(job, "id"))
     as_json = output_format(args) == "json"
+    if not as_json:
+        print(f"Started run {run_id} of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
     if not args.wait:
         if as_json:
             print_json(run_json(ref, job))
         else:
-            print(f"Started run {run_id} of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
             print(f"Follow it with: fabric-resources status {run_id} {ref.locator_args()}")
         return EXIT_OK
     # In JSON mode stdout carries only the final document; progress goes to stderr.
     progress = sys.stderr if as_json else sys.stdout
-    if not as_json:
-        print(f"Started run {run_id} of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
     watcher = Watcher(client, ref, run_id, progress)
     try:
         job, activities = watcher.watch(timeout=args.timeout, poll_interval=args.poll_interval)
