@@ -42,6 +42,7 @@ __all__ = [
     "SERVICE_DEFAULT_POLICY",
     "LoadedDefinition",
     "build_definition_parts",
+    "canonical_hash",
     "canonical_json",
     "canonicalize",
     "content_hash",
@@ -620,7 +621,12 @@ def canonical_json(content: Mapping[str, Any]) -> str:
 
 def content_hash(content: Mapping[str, Any]) -> str:
     """``"sha256:<hex>"`` of :func:`canonical_json`; equal for content that differs only in form."""
-    return "sha256:" + hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return canonical_hash(canonical_json(content))
+
+
+def canonical_hash(canonical: str) -> str:
+    """:func:`content_hash` of content whose :func:`canonical_json` text is already at hand."""
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

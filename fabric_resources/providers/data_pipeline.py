@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.definitions import (
     build_definition_parts,
+    canonical_hash,
     canonical_json,
-    content_hash,
     load_definition,
     parse_content,
     parse_definition_parts,
@@ -103,13 +103,14 @@ class DataPipelineProvider(FabricProvider):
         return ItemDefinition.model_validate({"parts": parts})
 
     @staticmethod
-    def _outputs(ws_id: str, item: Any, content: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
+    def _outputs(ws_id: str, item: Any, canonical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        """The outputs; ``canonical`` is the definition's canonical JSON (computed once by the caller)."""
         return {
             "workspace_id": ws_id,
             "display_name": item.display_name,
             "description": optional_text(item.description),
-            "definition": canonical_json(content),
-            "definition_hash": content_hash(content),
+            "definition": canonical,
+            "definition_hash": canonical_hash(canonical),
             "folder_id": optional_text(getattr(item, "folder_id", None)),
             "adopt_existing": bool(props.get("adopt_existing")),
         }
@@ -121,7 +122,7 @@ class DataPipelineProvider(FabricProvider):
         name = props["display_name"]
         description = optional_text(props.get("description"))
         text = props["definition"]
-        content = parse_content(text)
+        canonical = canonical_json(parse_content(text))
         try:
             item = client.items.create(
                 ws_id,
@@ -142,7 +143,7 @@ class DataPipelineProvider(FabricProvider):
             raise FabricProviderError(
                 f"creating data pipeline '{name}' in workspace {ws_id} failed: {describe_error(exc)}"
             ) from None
-        return CreateResult(item.id, self._outputs(ws_id, item, content, props))
+        return CreateResult(item.id, self._outputs(ws_id, item, canonical, props))
 
     def _adopt(self, ws_id: str, name: str, description: str | None, text: str) -> Any:
         """Take over the same-named item: bring its description and definition to the declared state."""
@@ -168,7 +169,7 @@ class DataPipelineProvider(FabricProvider):
             return ReadResult("", {})
         item, definition = found
         content, _platform = parse_definition_parts(definition.parts)
-        outs = self._outputs(ws_id, item, content, props)
+        outs = self._outputs(ws_id, item, canonical_json(content), props)
         inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
         return ReadResult(id_, outs, inputs)
 
@@ -178,13 +179,13 @@ class DataPipelineProvider(FabricProvider):
         name = news["display_name"]
         description = optional_text(news.get("description"))
         text = news["definition"]
-        content = parse_content(text)
+        canonical = canonical_json(parse_content(text))
         norm = self.normalizers
         with translate_errors(f"updating data pipeline '{name}' ({id_})"):
             item: Any = None
             if name != olds.get("display_name") or description != optional_text(olds.get("description")):
                 item = client.items.update(ws_id, id_, display_name=name, description=description or "")
-            if norm["definition"](text) != norm["definition"](olds.get("definition")):
+            if canonical != norm["definition"](olds.get("definition")):
                 client.items.update_definition(ws_id, id_, self._definition(text, name, description))
             new_folder = norm["folder_id"](news.get("folder_id"))
             if new_folder != norm["folder_id"](olds.get("folder_id")):
@@ -193,7 +194,7 @@ class DataPipelineProvider(FabricProvider):
             if item is None:
                 # Nothing answered with the item: the declared values are what Fabric now holds.
                 item = SimpleNamespace(display_name=name, description=description, folder_id=new_folder)
-        return UpdateResult(self._outputs(ws_id, item, content, news))
+        return UpdateResult(self._outputs(ws_id, item, canonical, news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         ws_id = props["workspace_id"]
