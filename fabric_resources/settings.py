@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from fabric_resources.errors import CredentialError
 
-__all__ = ["DEFAULT_API_URL", "DEFAULT_AUTHORITY", "DEFAULT_SCOPE", "FabricSettings"]
+__all__ = ["CONFIG_KEYS", "DEFAULT_API_URL", "DEFAULT_AUTHORITY", "DEFAULT_SCOPE", "FabricSettings"]
 
 DEFAULT_API_URL = "https://api.fabric.microsoft.com/v1"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com/{tenant}"
@@ -45,6 +45,24 @@ _CREDENTIAL_FIELDS = (
     "interactive",
 )
 _ENDPOINT_FIELDS = ("api_url", "authority", "tenant_id", "ca_cert")
+
+# Pulumi stack config keys (namespace "fabric:") and the field each sets; the flags are read as
+# booleans. ``emulatorDir`` names a whole layer rather than a field.
+_CONFIG_FIELDS = {
+    "apiUrl": "api_url",
+    "authority": "authority",
+    "tenantId": "tenant_id",
+    "clientId": "client_id",
+    "clientSecret": "client_secret",
+    "clientCertificatePath": "client_certificate_path",
+    "token": "token",
+    "caCert": "ca_cert",
+    "useManagedIdentity": "use_managed_identity",
+    "useDeviceCode": "use_device_code",
+}
+_CONFIG_FLAGS = frozenset({"useManagedIdentity", "useDeviceCode"})
+#: Every stack config key ``FabricSettings.from_config`` reads (without the namespace).
+CONFIG_KEYS = (*_CONFIG_FIELDS, "emulatorDir")
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -229,6 +247,14 @@ class FabricSettings(BaseModel):
         )
 
     @classmethod
+    def _env_layers(cls, env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+        """The lowest layers: the environment, then the emulator FABRIC_EMULATOR_DIR names."""
+        layers: list[tuple[str, dict[str, Any]]] = [("environment", cls._env_values(env))]
+        if env.get("FABRIC_EMULATOR_DIR"):
+            layers.append(("FABRIC_EMULATOR_DIR", cls._emulator_values(env["FABRIC_EMULATOR_DIR"])))
+        return layers
+
+    @classmethod
     def from_emulator(cls, data_dir: str | os.PathLike[str]) -> FabricSettings:
         """Settings for a local emulator: its endpoint, CA and first service principal."""
         return cls._merge([(f"emulator.json in {data_dir}", cls._emulator_values(data_dir))])
@@ -236,11 +262,7 @@ class FabricSettings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FabricSettings:
         """Settings from environment variables (``FABRIC_EMULATOR_DIR`` fills what others do not)."""
-        env = os.environ if env is None else env
-        layers: list[tuple[str, dict[str, Any]]] = [("environment", cls._env_values(env))]
-        if env.get("FABRIC_EMULATOR_DIR"):
-            layers.append(("FABRIC_EMULATOR_DIR", cls._emulator_values(env["FABRIC_EMULATOR_DIR"])))
-        return cls._merge(layers)
+        return cls._merge(cls._env_layers(os.environ if env is None else env))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> FabricSettings:
@@ -259,16 +281,8 @@ class FabricSettings(BaseModel):
 
         explicit = _clean(
             {
-                "api_url": get("apiUrl"),
-                "authority": get("authority"),
-                "tenant_id": get("tenantId"),
-                "client_id": get("clientId"),
-                "client_secret": get("clientSecret"),
-                "client_certificate_path": get("clientCertificatePath"),
-                "token": get("token"),
-                "ca_cert": get("caCert"),
-                "use_managed_identity": _flag(str(get("useManagedIdentity") or "")),
-                "use_device_code": _flag(str(get("useDeviceCode") or "")),
+                field: _flag(str(get(key) or "")) if key in _CONFIG_FLAGS else get(key)
+                for key, field in _CONFIG_FIELDS.items()
             }
         )
         if explicit.get("ca_cert"):
@@ -278,7 +292,4 @@ class FabricSettings(BaseModel):
         if emulator_dir:
             resolved = Path(str(emulator_dir)).expanduser().resolve()
             layers.append((f"emulator.json in {resolved}", cls._emulator_values(resolved)))
-        layers.append(("environment", cls._env_values(env)))
-        if env.get("FABRIC_EMULATOR_DIR"):
-            layers.append(("FABRIC_EMULATOR_DIR", cls._emulator_values(env["FABRIC_EMULATOR_DIR"])))
-        return cls._merge(layers)
+        return cls._merge([*layers, *cls._env_layers(env)])

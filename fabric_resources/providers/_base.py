@@ -27,6 +27,7 @@ from pulumi.runtime import rpc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fabric_resources.errors import FabricError, NotFoundError
+from fabric_resources.settings import CONFIG_KEYS, FabricSettings
 
 if TYPE_CHECKING:
     from fabric_resources.client import FabricClient
@@ -45,20 +46,6 @@ __all__ = [
 T = TypeVar("T")
 
 CONFIG_NAMESPACE = "fabric:"
-
-# Stack config keys the settings understand; read one by one when the config object does not expose
-# its raw mapping (pulumi.dynamic.Config keeps it in a private attribute).
-_KNOWN_CONFIG_KEYS = (
-    "apiUrl",
-    "authority",
-    "tenantId",
-    "clientId",
-    "clientSecret",
-    "token",
-    "caCert",
-    "emulatorDir",
-    "scope",
-)
 
 # fingerprint -> the fabric:* config captured by configure(); fingerprint -> client built from it.
 _CONFIGS: dict[str, dict[str, Any]] = {}
@@ -133,27 +120,30 @@ def _fingerprint(config: Mapping[str, Any]) -> str:
 
 def _fabric_config(req: ConfigureRequest) -> dict[str, Any]:
     raw = getattr(req.config, "_props", None)
-    config: dict[str, Any] = {}
     if isinstance(raw, Mapping):
-        config = {k: v for k, v in raw.items() if isinstance(k, str) and k.startswith(CONFIG_NAMESPACE)}
-    for key in _KNOWN_CONFIG_KEYS:
-        full = CONFIG_NAMESPACE + key
-        if full not in config:
-            value = req.config.get(full)
-            if value is not None:
-                config[full] = value
+        return {k: v for k, v in raw.items() if isinstance(k, str) and k.startswith(CONFIG_NAMESPACE)}
+    # pulumi.dynamic.Config keeps its raw mapping in a private attribute; should that go, ask for
+    # each key the settings read, one by one.
+    config: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        value = req.config.get(CONFIG_NAMESPACE + key)
+        if value is not None:
+            config[CONFIG_NAMESPACE + key] = value
     return config
 
 
 def client_for(config: Mapping[str, Any]) -> FabricClient:
     """The shared client for a settings dict (built on first use; no network until a call is made)."""
-    key = _fingerprint(config)
+    return _shared_client(_fingerprint(config), config)
+
+
+def _shared_client(key: str, config: Mapping[str, Any]) -> FabricClient:
+    """The client cached under ``key``, the fingerprint of ``config``."""
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
             # Imported here: check/diff never need the client, so a preview stays light.
             from fabric_resources.client import FabricClient
-            from fabric_resources.settings import FabricSettings
 
             settings = FabricSettings.from_config(dict(config))
             client = FabricClient(settings)
@@ -220,9 +210,12 @@ class FabricProvider(ResourceProvider):
     @property
     def client(self) -> FabricClient:
         key = getattr(self, "_config_key", None)
-        config = _CONFIGS.get(key, {}) if key else {}
-        # With no configure() (direct use), an empty config means: environment variables only.
-        return client_for(config)
+        config = _CONFIGS.get(key) if key else None
+        if key is None or config is None:
+            # With no configure() (direct use), an empty config means: environment variables only.
+            return client_for({})
+        # configure() already fingerprinted the config: no need to hash it again on every call.
+        return _shared_client(key, config)
 
     # -- check -------------------------------------------------------------------------------
     @classmethod
