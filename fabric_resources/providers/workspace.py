@@ -88,12 +88,16 @@ class WorkspaceProvider(FabricProvider):
             with translate_errors(f"updating workspace '{name}'"):
                 ws = client.workspaces.update(ws_id, display_name=name, description=description or "")
         if optional_text(ws.capacity_id) != capacity_id:
-            with translate_errors(f"changing the capacity of workspace '{name}'"):
-                if capacity_id:
-                    ws = client.workspaces.assign_to_capacity(ws_id, capacity_id, wait=True)
-                else:
-                    ws = client.workspaces.unassign_from_capacity(ws_id, wait=True)
+            ws = self._set_capacity(ws_id, capacity_id, name)
         return ws
+
+    def _set_capacity(self, ws_id: str, capacity_id: str | None, name: str) -> Any:
+        """Assign the workspace to ``capacity_id`` (None: unassign) and wait until that settles."""
+        workspaces = self.client.workspaces
+        with translate_errors(f"changing the capacity of workspace '{name}'"):
+            if capacity_id:
+                return workspaces.assign_to_capacity(ws_id, capacity_id, wait=True)
+            return workspaces.unassign_from_capacity(ws_id, wait=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws = allow_not_found(f"reading workspace {id_}", lambda: self.client.workspaces.get(id_))
@@ -113,11 +117,7 @@ class WorkspaceProvider(FabricProvider):
                 # "" clears a description; None would leave it untouched.
                 ws = client.workspaces.update(id_, display_name=name, description=description or "")
         if capacity_id != optional_text(olds.get("capacity_id")):
-            with translate_errors(f"changing the capacity of workspace '{name}'"):
-                if capacity_id:
-                    ws = client.workspaces.assign_to_capacity(id_, capacity_id, wait=True)
-                else:
-                    ws = client.workspaces.unassign_from_capacity(id_, wait=True)
+            ws = self._set_capacity(id_, capacity_id, name)
         if ws is None:
             with translate_errors(f"reading workspace '{name}'"):
                 ws = client.workspaces.get(id_)
