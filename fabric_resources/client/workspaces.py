@@ -115,7 +115,10 @@ class RoleAssignments(Area):
             yield WorkspaceRoleAssignment.model_validate(v)
 
     def find(self, workspace_id: str, principal_id: str) -> WorkspaceRoleAssignment | None:
-        return next((a for a in self.list(workspace_id) if a.principal.id == principal_id), None)
+        """The principal's assignment (a principal holds at most one role per workspace); ids are
+        GUIDs, compared case-insensitively."""
+        wanted = principal_id.lower()
+        return next((a for a in self.list(workspace_id) if a.principal.id.lower() == wanted), None)
 
     def update(self, workspace_id: str, assignment_id: str, *, role: str) -> WorkspaceRoleAssignment:
         return WorkspaceRoleAssignment.model_validate(

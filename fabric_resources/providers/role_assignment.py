@@ -91,13 +91,12 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
     def _adopt(self, ws_id: str, principal_id: str, role: str) -> Any:
         client = self.client
         with translate_errors(f"adopting the role assignment of {principal_id} in workspace {ws_id}"):
-            found = [a for a in client.role_assignments.list(ws_id) if lower_id(a.principal.id) == principal_id]
-            if not found:
+            assignment = client.role_assignments.find(ws_id, principal_id)
+            if assignment is None:
                 raise FabricProviderError(
                     f"principal {principal_id} is reported as assigned in workspace {ws_id} "
                     "but no such assignment is listed"
                 )
-            assignment = found[0]
             if assignment.role != role:
                 assignment = client.role_assignments.update(ws_id, assignment.id, role=role)
         return assignment
