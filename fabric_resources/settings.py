@@ -3,14 +3,17 @@
 Settings come from three layers, highest priority first:
 
 1. explicit values (constructor arguments, or Pulumi stack config in ``from_config``),
-2. an emulator's ``emulator.json`` (``fabric:emulatorDir`` / ``FABRIC_EMULATOR_DIR``),
-3. the environment (Azure SDK names: ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ...).
+2. the environment (Azure SDK names: ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ...),
+3. an emulator's ``emulator.json`` (``fabric:emulatorDir``, then ``FABRIC_EMULATOR_DIR``).
 
-Endpoint fields (api_url, authority, tenant, CA bundle) merge field by field. Credential fields
-do not: the first layer that names any credential supplies all of them, so a stack configured
-with a client secret never silently picks up a ``FABRIC_TOKEN`` lying around in the shell.
-Within the chosen layer the source is: static token, client secret, client certificate,
-managed identity, then device code / interactive user login.
+Every field is taken from the highest layer that sets it, so the documented production setup
+(``fabric:tenantId`` + ``fabric:clientId`` in the stack, the secret only in ``AZURE_CLIENT_SECRET``)
+combines the two layers. Which *kind* of credential is used is decided once, from the merged
+result: the highest layer that names a kind-specific field (a token, a client secret, a
+certificate, a managed-identity / device-code / interactive flag) decides the kind, and fields
+of the other kinds are dropped, so a stack configured with a client secret never silently picks
+up a ``FABRIC_TOKEN`` lying around in the shell. Within one layer the order is: static token,
+client secret, client certificate, managed identity, then device code / interactive user login.
 """
 
 from __future__ import annotations
@@ -33,18 +36,17 @@ DEFAULT_AUTHORITY = "https://login.microsoftonline.com/{tenant}"
 DEFAULT_SCOPE = "https://api.fabric.microsoft.com/.default"
 DEFAULT_TOKEN_CACHE = "~/.cache/fabric-resources/msal_cache.json"
 
-# Fields that together describe one credential source (see the module docstring).
-_CREDENTIAL_FIELDS = (
-    "client_id",
-    "client_secret",
-    "client_certificate_path",
-    "client_certificate_password",
-    "token",
-    "use_managed_identity",
-    "use_device_code",
-    "interactive",
-)
-_ENDPOINT_FIELDS = ("api_url", "authority", "tenant_id", "ca_cert")
+# Credential fields by the credential kind they select, in the order `credential_kind` prefers
+# them within one layer; ``client_id`` is shared by the kinds that need one (see the docstring).
+_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "static token": ("token",),
+    "client secret": ("client_secret",),
+    "client certificate": ("client_certificate_path", "client_certificate_password"),
+    "managed identity": ("use_managed_identity",),
+    "device code": ("use_device_code",),
+    "interactive": ("interactive",),
+}
+_CREDENTIAL_FIELDS = ("client_id", *(f for fields in _KIND_FIELDS.values() for f in fields))
 
 # Pulumi stack config keys (namespace "fabric:") and the field each sets; the flags are read as
 # booleans. ``emulatorDir`` names a whole layer rather than a field.
@@ -189,22 +191,43 @@ class FabricSettings(BaseModel):
     # -- constructors ------------------------------------------------------------------------
     @classmethod
     def _merge(cls, layers: list[tuple[str, dict[str, Any]]], **extra: Any) -> FabricSettings:
-        """Merge (origin, values) layers, highest priority first (see the module docstring)."""
+        """Merge (origin, values) layers, highest priority first, field by field (see the module
+        docstring); the credential kind is chosen from the merged result."""
         values: dict[str, Any] = {}
-        for _origin, layer in layers:
-            for key in _ENDPOINT_FIELDS + ("token_cache_path", "scope"):
-                if key not in values and layer.get(key) not in (None, ""):
-                    values[key] = layer[key]
+        origins: dict[str, str] = {}
         for origin, layer in layers:
-            creds = {k: layer[k] for k in _CREDENTIAL_FIELDS if layer.get(k) not in (None, "", False)}
-            if creds:
-                values.update(creds)
-                values["credential_origin"] = origin
-                break
+            for key, value in layer.items():
+                if key not in values and value not in (None, "", False):
+                    values[key] = value
+                    origins[key] = origin
+        kind = cls._chosen_kind(layers)
+        kept = set(_KIND_FIELDS[kind]) if kind else set()
+        for fields in _KIND_FIELDS.values():
+            for key in fields:
+                if key not in kept:
+                    values.pop(key, None)
+                    origins.pop(key, None)
+        sources = [origins[key] for key in _CREDENTIAL_FIELDS if key in origins]
+        if len(set(sources)) == 1:
+            values["credential_origin"] = sources[0]
+        elif sources:
+            values["credential_origin"] = ", ".join(
+                f"{key} from {origins[key]}" for key in _CREDENTIAL_FIELDS if key in origins
+            )
         else:
             values["credential_origin"] = ", ".join(o for o, _ in layers) or "nothing"
         values.update(extra)
         return cls(**values)
+
+    @staticmethod
+    def _chosen_kind(layers: list[tuple[str, dict[str, Any]]]) -> str | None:
+        """The kind named by the highest layer that names one (None: no layer names any)."""
+        for _origin, layer in layers:
+            for kind, fields in _KIND_FIELDS.items():
+                # A certificate password alone does not name a kind; its path does.
+                if layer.get(fields[0]) not in (None, "", False):
+                    return kind
+        return None
 
     @staticmethod
     def _emulator_values(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -247,9 +270,15 @@ class FabricSettings(BaseModel):
         )
 
     @classmethod
-    def _env_layers(cls, env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
-        """The lowest layers: the environment, then the emulator FABRIC_EMULATOR_DIR names."""
+    def _env_layers(
+        cls, env: Mapping[str, str], emulator_dir: str | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The lower layers: the environment, then the emulator files (``emulator_dir``, i.e.
+        ``fabric:emulatorDir``, before the one FABRIC_EMULATOR_DIR names)."""
         layers: list[tuple[str, dict[str, Any]]] = [("environment", cls._env_values(env))]
+        if emulator_dir:
+            resolved = Path(emulator_dir).expanduser().resolve()
+            layers.append((f"emulator.json in {resolved}", cls._emulator_values(resolved)))
         if env.get("FABRIC_EMULATOR_DIR"):
             layers.append(("FABRIC_EMULATOR_DIR", cls._emulator_values(env["FABRIC_EMULATOR_DIR"])))
         return layers
@@ -269,7 +298,7 @@ class FabricSettings(BaseModel):
         """Settings from Pulumi stack config (``fabric:*`` keys), then the environment.
 
         ``fabric:emulatorDir`` (relative to the working directory) supplies from its emulator.json
-        whatever the explicit keys leave unset.
+        whatever the explicit keys and the environment leave unset.
         """
         env = os.environ if env is None else env
 
@@ -287,9 +316,5 @@ class FabricSettings(BaseModel):
         )
         if explicit.get("ca_cert"):
             explicit["ca_cert"] = str(Path(explicit["ca_cert"]).expanduser().resolve())
-        layers: list[tuple[str, dict[str, Any]]] = [("stack config", explicit)]
         emulator_dir = get("emulatorDir")
-        if emulator_dir:
-            resolved = Path(str(emulator_dir)).expanduser().resolve()
-            layers.append((f"emulator.json in {resolved}", cls._emulator_values(resolved)))
-        return cls._merge([*layers, *cls._env_layers(env)])
+        return cls._merge([("stack config", explicit), *cls._env_layers(env, str(emulator_dir or "") or None)])

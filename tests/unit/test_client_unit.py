@@ -582,6 +582,36 @@ def test_from_config_emulator_dir_fills_unset_keys(tmp_path: Path, monkeypatch: 
     assert s.resolved_authority == "https://127.0.0.1:9999/tenant-x"
 
 
+def test_from_config_layers_each_field_prod_setup() -> None:
+    # The documented production setup: tenant and client id in the stack file, the secret only in
+    # the deploying job's environment. Each field comes from the highest layer that sets it.
+    s = FabricSettings.from_config(
+        {"fabric:tenantId": "cfg-tenant", "fabric:clientId": "cfg-client"},
+        env={"AZURE_CLIENT_SECRET": "env-secret-value", "AZURE_CLIENT_ID": "env-client"},
+    )
+    assert s.credential_kind == "client secret"
+    assert (s.tenant_id, s.client_id) == ("cfg-tenant", "cfg-client")
+    assert s.client_secret is not None and s.client_secret.get_secret_value() == "env-secret-value"
+    assert s.credential_origin == "client_id from stack config, client_secret from environment"
+
+
+def test_environment_ranks_above_the_emulator_file_per_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "emu").mkdir()
+    (tmp_path / "emu" / "emulator.json").write_text(json.dumps({
+        "api_url": "https://127.0.0.1:9999/v1", "tenant_id": "tenant-x",
+        "principals": [{"kind": "ServicePrincipal", "client_id": "sp1", "client_secret": "sp1-secret"}],
+    }))
+    monkeypatch.chdir(tmp_path)
+    s = FabricSettings.from_config({"fabric:emulatorDir": "emu"}, env={"AZURE_TENANT_ID": "env-tenant"})
+    assert (s.api_url, s.tenant_id, s.client_id) == ("https://127.0.0.1:9999/v1", "env-tenant", "sp1")
+    assert s.credential_kind == "client secret"
+    # A kind named higher up wins over the emulator's secret, which is then not carried along.
+    t = FabricSettings.from_config({"fabric:emulatorDir": "emu"}, env={"FABRIC_TOKEN": "env-token-value"})
+    assert t.credential_kind == "static token" and t.client_secret is None
+
+
 def test_from_env_and_authority_resolution() -> None:
     s = FabricSettings.from_env({k: v for k, v in ENV.items() if k != "FABRIC_TOKEN"})
     assert s.credential_kind == "client secret"
