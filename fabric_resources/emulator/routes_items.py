@@ -84,6 +84,37 @@ def _check_item_name_free(conn: sqlite3.Connection, workspace_id: str, item_type
                        f"An item of type '{item_type}' named '{name}' already exists in the workspace.")
 
 
+def _check_logical_id_free(conn: sqlite3.Connection, workspace_id: str, logical_id: str,
+                           except_id: str | None = None) -> None:
+    """A workspace cannot hold two items with one logicalId (it is the item's identity across
+    workspaces, used by git integration and deployment tools to say "the same item")."""
+    row = conn.execute(
+        "SELECT id FROM items WHERE workspace_id = ? AND json_extract(data, '$.logicalId') = ?",
+        (workspace_id, logical_id)).fetchone()
+    if row is not None and row["id"] != except_id:
+        raise ApiError(409, "ItemLogicalIdAlreadyInUse",
+                       f"An item with logicalId '{logical_id}' already exists in the workspace.",
+                       related_resource={"resourceId": row["id"], "resourceType": "Item"})
+
+
+def _platform_logical_id(decoded: dict[str, bytes]) -> str | None:
+    """``config.logicalId`` of a sent ``.platform`` (lower case), or None when absent or unreadable.
+
+    The all-zero GUID is what git integration writes for "not yet assigned": it asks for a new one.
+    """
+    if PLATFORM not in decoded:
+        return None
+    try:
+        parsed = json.loads(decoded[PLATFORM])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    config = parsed.get("config") if isinstance(parsed, dict) else None
+    value = config.get("logicalId") if isinstance(config, dict) else None
+    if not isinstance(value, str) or not is_uuid(value) or uuid.UUID(value).int == 0:
+        return None
+    return value.lower()
+
+
 def _check_folder_exists(conn: sqlite3.Connection, workspace_id: str, folder_id: str | None) -> str:
     if not folder_id:
         return ""
@@ -179,8 +210,10 @@ def render_definition(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[st
         try:
             parsed = json.loads(decode_payload(stored_platform["payload"]))
             meta = parsed.get("metadata", {})
+            config = parsed.get("config", {})
             if (meta.get("type") == item["type"] and meta.get("displayName") == item["displayName"]
-                    and (meta.get("description") or "") == (item.get("description") or "")):
+                    and (meta.get("description") or "") == (item.get("description") or "")
+                    and str(config.get("logicalId", "")).lower() == item["logicalId"]):
                 platform_part = dict(stored_platform)
         except (ValueError, TypeError, AttributeError):
             platform_part = None
@@ -212,6 +245,7 @@ def _apply_create(ctx: EmulatorContext, conn: sqlite3.Connection, work: dict[str
     if conn.execute("SELECT 1 FROM workspaces WHERE id = ?", (item["workspaceId"],)).fetchone() is None:
         raise ApiError(404, "WorkspaceNotFound", "The workspace was deleted before the item was created.")
     _check_item_name_free(conn, item["workspaceId"], item["type"], item["displayName"])
+    _check_logical_id_free(conn, item["workspaceId"], item["logicalId"])
     _check_item_limit(ctx, conn, item["workspaceId"])
     _insert_item(conn, item, work.get("definition"))
     return item_view(item)
@@ -219,7 +253,7 @@ def _apply_create(ctx: EmulatorContext, conn: sqlite3.Connection, work: dict[str
 
 def _apply_update_definition(ctx: EmulatorContext, conn: sqlite3.Connection, work: dict[str, Any]) -> None:
     item = load_item(conn, work["workspaceId"], work["itemId"])
-    _update_definition_now(conn, item, work["definition"], work.get("metadata"))
+    _update_definition_now(conn, item, work["definition"], work.get("metadata"), work.get("logicalId"))
 
 
 APPLIERS["createItem"] = _apply_create
@@ -242,7 +276,13 @@ def _save_item(conn: sqlite3.Connection, item: dict[str, Any]) -> None:
 
 
 def _update_definition_now(conn: sqlite3.Connection, item: dict[str, Any], definition: dict[str, Any],
-                           metadata: dict[str, Any] | None) -> None:
+                           metadata: dict[str, Any] | None, logical_id: str | None = None) -> None:
+    """Store a new definition; with ``updateMetadata=true`` (``metadata`` given) also apply the
+    ``.platform``'s name, description and ``logicalId`` (``logical_id``) to the item."""
+    if logical_id is not None and logical_id != item["logicalId"]:
+        _check_logical_id_free(conn, item["workspaceId"], logical_id, except_id=item["id"])
+        item["logicalId"] = logical_id
+        _save_item(conn, item)
     if metadata is not None:
         name = metadata.get("displayName")
         if isinstance(name, str) and name.strip() and name != item["displayName"]:
@@ -285,11 +325,14 @@ def _create_item(pipeline: bool) -> Handler:
         if raw_definition is not None and body.get("creationPayload") is not None:
             raise ApiError(400, "InvalidInput", "Use 'definition' or 'creationPayload', not both.")
         definition: dict[str, Any] | None = None
+        logical_id: str | None = None
         if raw_definition is not None:
-            definition, _decoded = validate_definition(raw_definition, item_type)
+            definition, decoded = validate_definition(raw_definition, item_type)
+            # Fabric respects a `.platform` sent at create: its logicalId becomes the item's.
+            logical_id = _platform_logical_id(decoded)
         item: dict[str, Any] = {
             "id": str(uuid.uuid4()), "type": item_type, "displayName": name, "description": description,
-            "workspaceId": workspace_id, "logicalId": str(uuid.uuid4()),
+            "workspaceId": workspace_id, "logicalId": logical_id or str(uuid.uuid4()),
         }
         with ctx.store.tx() as conn:
             require_role(ctx, conn, workspace_id, principal, "Contributor")
@@ -297,6 +340,7 @@ def _create_item(pipeline: bool) -> Handler:
             if fid:
                 item["folderId"] = fid
             _check_item_name_free(conn, workspace_id, item_type, name)
+            _check_logical_id_free(conn, workspace_id, item["logicalId"])
             _check_item_limit(ctx, conn, workspace_id)
             if definition is not None and wants_lro(ctx, _definition_size(definition)):
                 return start_operation(ctx, conn, request, kind="createItem", owner=principal.object_id,
@@ -438,11 +482,17 @@ def _update_definition(pipeline: bool, param: str) -> Handler:
             item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
             definition, decoded = validate_definition(body.get("definition"), item["type"])
             metadata = _platform_metadata(decoded) if update_metadata else None
+            # Without updateMetadata the `.platform` sent is stored but not applied: the item keeps
+            # its logicalId (getDefinition then describes the item, not the ignored file).
+            logical_id = _platform_logical_id(decoded) if update_metadata else None
+            if logical_id is not None and logical_id != item["logicalId"]:
+                _check_logical_id_free(conn, workspace_id, logical_id, except_id=item_id)
             if wants_lro(ctx, _definition_size(definition)):
                 return start_operation(ctx, conn, request, kind="updateDefinition", owner=principal.object_id,
                                        work={"workspaceId": workspace_id, "itemId": item_id,
-                                             "definition": definition, "metadata": metadata})
-            _update_definition_now(conn, item, definition, metadata)
+                                             "definition": definition, "metadata": metadata,
+                                             "logicalId": logical_id})
+            _update_definition_now(conn, item, definition, metadata, logical_id)
         return empty_response(200)
     return handler
 
