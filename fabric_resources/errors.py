@@ -49,6 +49,7 @@ __all__ = [
     "ThrottledError",
     "TransportError",
     "ValidationError",
+    "describe_error",
     "error_from_response",
 ]
 
@@ -271,3 +272,38 @@ def error_from_response(
     if cls is ThrottledError:
         return ThrottledError(status, code, str(message), retry_after=retry_after, **kwargs)
     return cls(status, code, str(message), **kwargs)
+
+
+# The facts describe_error appends, in this order, for the attributes an error has (and are set).
+_ERROR_FACTS = (
+    ("error_code", "errorCode={}"),
+    ("operation_id", "operationId={}"),
+    ("request_id", "requestId={}"),
+    ("retry_after", "retry after {:g}s"),
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for people: what happened, then Fabric's errorCode, the HTTP status (or the operation's
+    status) and the requestId to quote to support, whichever the error carries.
+
+    Shared by the providers (engine diagnostics) and the CLI (which also redacts). The client's errors
+    never carry a credential, so nothing here needs hiding.
+    """
+    last = getattr(exc, "last_error", None)
+    if last is not None and getattr(last, "status", None) == 429:
+        # The client gave up waiting out throttling: what matters is Fabric's answer, not the deadline.
+        return f"throttled by Fabric and gave up waiting: {describe_error(last)}"
+    if last is not None and getattr(last, "error_code", None):
+        return f"gave up after retries: {describe_error(last)}"
+    message = _one_line(str(getattr(exc, "message", None) or exc)) or type(exc).__name__
+    facts = []
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        facts.append(f"HTTP {status}")
+    elif isinstance(status, str) and status:
+        facts.append(f"operation {status}")  # OperationFailedError: Failed, Cancelled, ...
+    facts += [template.format(value) for attribute, template in _ERROR_FACTS
+              if (value := getattr(exc, attribute, None))]
+    suffix = f" ({', '.join(facts)})" if facts else ""
+    return f"{message}{suffix}"

@@ -7,17 +7,13 @@ a command sets ``func`` (``args -> exit code``) through ``set_defaults``.
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from collections.abc import Sequence
 
-# Command-group modules, in the order they appear in --help. Imported lazily so that a
-# broken optional group never takes the whole CLI down with it.
-_GROUPS = (
-    "fabric_resources.cli.emulator_cmd",
-    "fabric_resources.cli.deploy_cmd",
-    "fabric_resources.cli.jobs_cmd",
-)
+from fabric_resources.cli import deploy_cmd, emulator_cmd, jobs_cmd
+from fabric_resources.emulator import run_command
+
+# Command groups, in the order they appear in --help.
+_GROUPS = (emulator_cmd, deploy_cmd, jobs_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,20 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Microsoft Fabric pipelines as code: local emulator, deployments, pipeline runs.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _GROUPS:
-        module = importlib.import_module(name)
-        module.register(subparsers)
+    for group in _GROUPS:
+        group.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help(sys.stderr)
-        return 2
-    return int(func(args) or 0)
+    return run_command(build_parser(), argv)
 
 
 __all__ = ["build_parser", "main"]

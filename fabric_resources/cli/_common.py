@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from fabric_resources.errors import FabricError, describe_error
+
 if TYPE_CHECKING:  # imported lazily at run time: `--help` must not pay for requests/MSAL
     from fabric_resources.client import FabricClient
     from fabric_resources.settings import FabricSettings
@@ -286,32 +288,6 @@ def redact(text: str) -> str:
     return _BEARER.sub("Bearer ***", text)
 
 
-# The facts describe_error appends, in this order, for the attributes an error has (and are set).
-_ERROR_FACTS = (
-    ("status", "HTTP {}"),
-    ("error_code", "errorCode={}"),
-    ("request_id", "requestId={}"),
-    ("retry_after", "retry after {:g}s"),
-)
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line: what happened, plus Fabric's errorCode / requestId / HTTP status when known."""
-    if isinstance(exc, CliError):
-        return redact(_one_line(exc.message))
-    last = getattr(exc, "last_error", None)
-    if last is not None and getattr(last, "status", None) == 429:
-        # The client gave up waiting out throttling: what matters is Fabric's answer, not the deadline.
-        return f"throttled by Fabric and gave up waiting: {describe_error(last)}"
-    if last is not None and getattr(last, "error_code", None):
-        return f"gave up after retries: {describe_error(last)}"
-    message = _one_line(str(getattr(exc, "message", None) or exc)) or type(exc).__name__
-    facts = [template.format(value) for attribute, template in _ERROR_FACTS
-             if (value := getattr(exc, attribute, None))]
-    suffix = f" ({', '.join(facts)})" if facts else ""
-    return redact(f"{message}{suffix}")
-
-
 def _is_connection_error(exc: BaseException) -> bool:
     import requests
 
@@ -341,8 +317,6 @@ def command(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 
     @functools.wraps(func)
     def wrapper(args: argparse.Namespace) -> int:
-        from fabric_resources import errors
-
         try:
             return func(args)
         except CliError as exc:
@@ -351,7 +325,7 @@ def command(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr, flush=True)
             return EXIT_INTERRUPTED
-        except errors.FabricError as exc:
+        except FabricError as exc:
             _report(args, describe_error(exc), exc)
             return EXIT_ERROR
         except Exception as exc:

@@ -19,7 +19,6 @@ pipeline for it; ``--workspace`` / ``--pipeline`` narrow (and speed up) that sea
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +43,7 @@ from fabric_resources.cli._common import (
     redact,
     render_table,
 )
+from fabric_resources.formats import is_guid, parse_utc, utc_iso
 
 if TYPE_CHECKING:
     from fabric_resources.client import FabricClient
@@ -54,7 +54,6 @@ WORKSPACE_HELP = (
     "workspace display name or id (default: with --stack, the stack's fabric-resources:workspaceName; "
     "otherwise every workspace you can see is searched)"
 )
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 # -- argument parsing ----------------------------------------------------------------------------
@@ -186,27 +185,6 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
     return {"message": str(value)}
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # Fabric sends 7 fractional digits; fromisoformat takes at most 6.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 def _short_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
@@ -278,7 +256,7 @@ class Resolver:
         """The workspace named by ``ref`` (a one-element list), or all of them when ref is None."""
         if ref is None:
             return self.all_workspaces()
-        if _UUID.match(ref):
+        if is_guid(ref):
             try:
                 return [self.client.workspaces.get(ref)]
             except Exception as exc:
@@ -297,7 +275,7 @@ class Resolver:
         found: list[PipelineRef] = []
         for ws in self.workspaces(workspace_ref):
             ws_id, ws_name = _workspace_id_and_name(ws)
-            if _UUID.match(ref):
+            if is_guid(ref):
                 item = self._get_item(ws_id, ref)
                 if item is not None:
                     found.append(_ref(ws_id, ws_name, item))
@@ -339,7 +317,7 @@ class Resolver:
 
     def run(self, run_id: str, workspace_ref: str | None, pipeline_ref: str | None) -> tuple[PipelineRef, Any]:
         """Find the pipeline that owns ``run_id`` and return it with the job instance."""
-        if not _UUID.match(run_id):
+        if not is_guid(run_id):
             raise CliError(f"{run_id!r} is not a run id (a job instance id is a GUID)")
         candidates: Iterable[PipelineRef]
         if pipeline_ref is not None:
@@ -385,8 +363,8 @@ def _ref(ws_id: str, ws_name: str, item: Any) -> PipelineRef:
 
 
 def run_json(ref: PipelineRef, job: Any) -> dict[str, Any]:
-    start = _parse_time(_field(job, "start_time_utc", "startTimeUtc"))
-    end = _parse_time(_field(job, "end_time_utc", "endTimeUtc"))
+    start = parse_utc(_field(job, "start_time_utc", "startTimeUtc"))
+    end = parse_utc(_field(job, "end_time_utc", "endTimeUtc"))
     return {
         "id": str(_field(job, "id")),
         "workspaceId": ref.workspace_id,
@@ -396,16 +374,16 @@ def run_json(ref: PipelineRef, job: Any) -> dict[str, Any]:
         "jobType": _field(job, "job_type", "jobType"),
         "invokeType": _field(job, "invoke_type", "invokeType"),
         "status": _field(job, "status"),
-        "startTimeUtc": _iso(start),
-        "endTimeUtc": _iso(end),
+        "startTimeUtc": utc_iso(start) if start else None,
+        "endTimeUtc": utc_iso(end) if end else None,
         "durationSeconds": round((end - start).total_seconds(), 3) if start and end else None,
         "failureReason": _error_of(_field(job, "failure_reason", "failureReason")),
     }
 
 
 def activity_json(activity: Any) -> dict[str, Any]:
-    start = _parse_time(_field(activity, "activity_run_start", "activityRunStart"))
-    end = _parse_time(_field(activity, "activity_run_end", "activityRunEnd"))
+    start = parse_utc(_field(activity, "activity_run_start", "activityRunStart"))
+    end = parse_utc(_field(activity, "activity_run_end", "activityRunEnd"))
     duration_ms = _field(activity, "duration_in_ms", "durationInMs")
     if isinstance(duration_ms, int | float) and (end is not None or duration_ms > 0):
         duration: float | None = round(duration_ms / 1000.0, 3)
@@ -418,8 +396,8 @@ def activity_json(activity: Any) -> dict[str, Any]:
         "activityType": _field(activity, "activity_type", "activityType"),
         "activityRunId": _field(activity, "activity_run_id", "activityRunId"),
         "status": _field(activity, "status"),
-        "activityRunStart": _iso(start),
-        "activityRunEnd": _iso(end),
+        "activityRunStart": utc_iso(start) if start else None,
+        "activityRunEnd": utc_iso(end) if end else None,
         "durationSeconds": duration,
         "error": _error_of(_field(activity, "error")),
     }
@@ -433,7 +411,7 @@ def _runs_table(runs: list[dict[str, Any]]) -> str:
                 r["id"],
                 r["status"],
                 r["invokeType"],
-                _short_time(_parse_time(r["startTimeUtc"])),
+                _short_time(parse_utc(r["startTimeUtc"])),
                 format_duration(r["durationSeconds"]),
                 _error_text(r["failureReason"]) or None,
             ]
@@ -466,8 +444,8 @@ def _run_details(run: dict[str, Any]) -> str:
         ("Status", run["status"]),
         ("Job type", run["jobType"]),
         ("Invoked", run["invokeType"]),
-        ("Started", _short_time(_parse_time(run["startTimeUtc"]))),
-        ("Ended", _short_time(_parse_time(run["endTimeUtc"]))),
+        ("Started", _short_time(parse_utc(run["startTimeUtc"]))),
+        ("Ended", _short_time(parse_utc(run["endTimeUtc"]))),
         ("Duration", format_duration(run["durationSeconds"])),
     ]
     if run["failureReason"]:

@@ -11,6 +11,7 @@ from fabric_resources.client._base import Area, expect_object, seg
 from fabric_resources.client._paging import iterate_values
 from fabric_resources.client._transport import response_json
 from fabric_resources.errors import DeadlineExceededError, FabricError, OperationFailedError
+from fabric_resources.formats import utc_iso
 from fabric_resources.models.jobs import ActivityRun, JobInstance
 
 __all__ = ["Jobs"]
@@ -18,13 +19,11 @@ __all__ = ["Jobs"]
 JobProgress = Callable[[JobInstance], None]
 
 
-def _iso(value: datetime | str | None, default: datetime) -> str:
+def _bound(value: datetime | str | None, default: datetime) -> str:
+    """A query window bound: the caller's text as given, else the moment (or ``default``) in UTC."""
     if isinstance(value, str):
         return value
-    moment = value or default
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(value or default)
 
 
 class Jobs(Area):
@@ -112,8 +111,8 @@ class Jobs(Area):
         body = {
             "filters": [dict(f) for f in filters or []],
             "orderBy": [dict(o) for o in order_by] if order_by else [{"orderBy": "ActivityRunStart", "order": "ASC"}],
-            "lastUpdatedAfter": _iso(last_updated_after, now - timedelta(days=30)),
-            "lastUpdatedBefore": _iso(last_updated_before, now + timedelta(days=1)),
+            "lastUpdatedAfter": _bound(last_updated_after, now - timedelta(days=30)),
+            "lastUpdatedBefore": _bound(last_updated_before, now + timedelta(days=1)),
         }
         # A query, not a mutation: retry freely.
         data = self._json(

@@ -62,14 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run the command it names (``func`` set by ``set_defaults``); with no
+    command, help on stderr and exit 2. Shared with the project CLI."""
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
         return 2
     return int(func(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -146,4 +151,4 @@ def _token_from_server(info: dict[str, Any], *, user: str | None, client_id: str
 
 
 __all__ = ["DEFAULT_DATA_DIR_ENV", "INFO_FILE", "add_commands", "build_parser", "default_data_dir",
-           "issue_token", "main", "read_info"]
+           "issue_token", "main", "read_info", "run_command"]

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import importlib
 import random
-import sys
 import threading
 import time
 import uuid
@@ -33,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
+from . import routes_core, routes_jobs, routes_operations
 from .context import DEFAULT_CONFIG, EmulatorContext
 from .http import (
     ApiError,
@@ -295,19 +294,6 @@ def _admin_routes(ctx: EmulatorContext) -> list[BaseRoute]:
 # -- assembly ------------------------------------------------------------------------------------
 
 
-def _jobs_routes() -> list[BaseRoute]:
-    """Routes of the jobs engine (a separate module); the core API works without it."""
-    name = f"{__package__}.routes_jobs"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            print(f"fabric emulator: jobs routes unavailable ({exc})", file=sys.stderr, flush=True)
-        return []
-    found: list[BaseRoute] = list(module.routes())
-    return found
-
-
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -336,10 +322,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(ctx: EmulatorContext) -> Starlette:
     """The whole emulator as one Starlette app (see module docstring)."""
-    from . import routes_core, routes_operations
-
-    api_routes: list[BaseRoute] = [*routes_core.routes(), *_jobs_routes()]
-    identity_routes: list[BaseRoute] = list(ctx.identity.routes()) if hasattr(ctx.identity, "routes") else []
+    api_routes: list[BaseRoute] = [*routes_core.routes(), *routes_jobs.routes()]
+    identity_routes: list[BaseRoute] = list(ctx.identity.routes())
     all_routes = [*api_routes, *_admin_routes(ctx), *identity_routes]
     app = Starlette(
         routes=all_routes,

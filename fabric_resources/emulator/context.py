@@ -11,7 +11,10 @@ import copy
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .jobs import JobEngine
 
 #: Defaults of every run-time knob (see docs/ARCHITECTURE.md, "Control plane").
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -89,7 +92,8 @@ class EmulatorContext:
     - ``stats``: request counters.
     - ``base_url``: the server origin, e.g. ``https://127.0.0.1:8443`` (a trailing ``/v1`` is
       tolerated); used to build absolute ``Location`` headers. May be set after the port is bound.
-    - ``jobs``: the jobs engine, or None; when present it gets ``on_item_deleted(conn, item_id)``.
+    - ``jobs``: the ``jobs.JobEngine`` (None only while server.py builds the context); it gets
+      ``on_item_deleted(conn, item_id)``.
     """
 
     data_dir: Path
@@ -98,7 +102,7 @@ class EmulatorContext:
     config: dict[str, Any] = field(default_factory=default_config)
     stats: Stats = field(default_factory=Stats)
     base_url: str = ""
-    jobs: Any = None
+    jobs: JobEngine | None = None
 
     def cfg(self, key: str) -> Any:
         """Config value with the default as fallback (the live dict may lack keys after a PUT)."""

@@ -41,7 +41,7 @@ from typing import Any
 from .http import utc_iso
 from .payloads import decode_payload
 from .scheduler import Scheduler, parse_utc
-from .store import Store, dumps, loads
+from .store import Store, dumps, find_item, loads
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +97,6 @@ def now_iso() -> str:
 
 
 # -- read-only accessors of the core tables (the core routes own them) ------------------------
-
-
-def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str) -> dict[str, Any] | None:
-    """The item's stored JSON, or None when it is not in that workspace."""
-    row = conn.execute("SELECT data, type FROM items WHERE id = ? AND workspace_id = ?",
-                       (item_id.lower(), workspace_id.lower())).fetchone()
-    if row is None:
-        return None
-    data: dict[str, Any] = loads(row["data"])
-    data.setdefault("type", row["type"])
-    return data
 
 
 def load_pipeline_content(conn: sqlite3.Connection, item_id: str) -> dict[str, Any] | None:
@@ -1090,7 +1079,7 @@ class JobEngine:
         params = resolve(props.get("parameters") or {}, scope)
         wait = bool(resolve(props.get("waitOnCompletion", False), scope))
         with self.store.read() as conn:
-            item = load_item(conn, workspace_id, child_id) if child_id else None
+            item = find_item(conn, workspace_id, child_id) if child_id else None
         if item is None or item.get("type") != PIPELINE_ITEM_TYPE:
             raise ActivityFailure("PipelineNotFound",
                                   f"The pipeline '{child_id}' to execute was not found in workspace {workspace_id}.")
@@ -1138,7 +1127,7 @@ class JobEngine:
         if self._stopping.is_set():
             return
         with self.store.tx() as conn:
-            item = load_item(conn, schedule["workspaceId"], schedule["itemId"])
+            item = find_item(conn, schedule["workspaceId"], schedule["itemId"])
             if item is None:
                 return
             self.run(schedule["workspaceId"], schedule["itemId"], schedule["jobType"], item=item,
@@ -1281,6 +1270,6 @@ def query_activity_runs(runs: list[dict[str, Any]], body: dict[str, Any]) -> lis
 
 __all__ = [
     "PIPELINE_JOB_TYPES", "SCHEMA", "ActivityFailure", "Expression", "ExpressionError", "JobEngine",
-    "QueryError", "is_pipeline_job_type", "load_item", "load_pipeline_content", "query_activity_runs",
+    "QueryError", "is_pipeline_job_type", "load_pipeline_content", "query_activity_runs",
     "resolve",
 ]

@@ -32,7 +32,7 @@ from .http import (
 from .payloads import decode_payload
 from .routes_operations import APPLIERS, start_operation, wants_lro
 from .routes_workspaces import delete_item_rows, workspace_scope
-from .store import dumps, loads
+from .store import dumps, find_item, loads
 
 ITEM_NAME_MAX = 256
 ITEM_DESCRIPTION_MAX = 256
@@ -58,9 +58,8 @@ def item_id_of(request: Request, param: str) -> str:
 
 def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str, *,
               pipeline_only: bool = False) -> dict[str, Any]:
-    row = conn.execute("SELECT data FROM items WHERE id = ? AND workspace_id = ?",
-                       (item_id, workspace_id)).fetchone()
-    data: dict[str, Any] | None = None if row is None else loads(row["data"])
+    """The item (a pipeline, with ``pipeline_only``), or the service's 404 ``ItemNotFound``."""
+    data = find_item(conn, workspace_id, item_id)
     if data is None or (pipeline_only and data["type"] != PIPELINE):
         raise ApiError(404, "ItemNotFound", f"The requested item '{item_id}' was not found.",
                        related_resource={"resourceId": item_id, "resourceType": "Item"})
@@ -191,7 +190,7 @@ def _platform_metadata(decoded: dict[str, bytes]) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def render_definition(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[str, Any]:
+def definition_response(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[str, Any]:
     """The stored definition with ``.platform`` always present and describing the item as it is now.
 
     Stored parts are returned byte for byte. A stored ``.platform`` is returned verbatim when its
@@ -463,7 +462,7 @@ def _get_definition(pipeline: bool, param: str) -> Handler:
         with ctx.store.tx() as conn:
             require_role(ctx, conn, workspace_id, principal, "Contributor")
             item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
-            result = render_definition(conn, item)
+            result = definition_response(conn, item)
             if wants_lro(ctx, _definition_size(result["definition"])):
                 return start_operation(ctx, conn, request, kind="getDefinition", owner=principal.object_id,
                                        result=result)

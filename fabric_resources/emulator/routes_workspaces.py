@@ -252,7 +252,7 @@ def delete_item_rows(ctx: EmulatorContext, conn: sqlite3.Connection, item_id: st
     """Remove an item and everything hanging off it (definition; jobs/schedules via ctx.jobs)."""
     conn.execute("DELETE FROM definitions WHERE item_id = ?", (item_id,))
     conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
-    if ctx.jobs is not None and hasattr(ctx.jobs, "on_item_deleted"):
+    if ctx.jobs is not None:
         ctx.jobs.on_item_deleted(conn, item_id)
 
 

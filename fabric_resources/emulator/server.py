@@ -4,8 +4,8 @@ Order matters here:
 
 1. bind the listening socket ourselves, so the real port (``--port 0``) is known before anything
    that embeds URLs (token issuer, Location headers, emulator.json) is built;
-2. import the optional jobs module *before* opening the store, so its ``Store.register_schema``
-   runs first;
+2. open the store only after every module that registers tables (``Store.register_schema``, at
+   import) is imported -- the jobs engine's tables included;
 3. only when uvicorn is accepting connections, write ``emulator.json`` atomically (mode 0600: it
    holds client secrets) -- clients treat its appearance as "ready";
 4. on SIGTERM/SIGINT uvicorn drains connections, then we stop the jobs engine and remove
@@ -14,12 +14,10 @@ Order matters here:
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ from . import INFO_FILE
 from .certs import ensure_certificates
 from .files import write_private
 from .identity import Identity
+from .jobs import JobEngine
 
 #: Threads for sync handlers. Starlette runs them in anyio's pool (default 40); a parallel
 #: `pulumi up` (4 provider threads per process, several processes) plus test processes exceed it.
@@ -76,17 +75,6 @@ def remove_info_if_ours(path: Path, pid: int) -> None:
         return
     if isinstance(current, dict) and current.get("pid") == pid:
         path.unlink(missing_ok=True)
-
-
-def _load_jobs_module() -> Any:
-    """The jobs engine is optional: the emulator serves the core API without it."""
-    try:
-        jobs = importlib.import_module(f"{__package__}.jobs")
-    except ImportError as exc:
-        if getattr(exc, "name", None) != f"{__package__}.jobs":
-            print(f"fabric emulator: jobs engine unavailable ({exc})", file=sys.stderr, flush=True)
-        return None
-    return jobs
 
 
 class _EmulatorServer(uvicorn.Server):
@@ -140,7 +128,6 @@ def serve(
     bound_port = sock.getsockname()[1]
     origin = f"https://{url_host(host)}:{bound_port}"
 
-    jobs_module = _load_jobs_module()
     store = Store(data_dir / "emulator.db")
     store.open()
     config = default_config()
@@ -148,8 +135,7 @@ def serve(
     ctx = EmulatorContext(data_dir=data_dir, store=store, identity=identity, config=config, base_url=origin)
     # The admin endpoint may replace ctx.config wholesale (reset): always read the live one.
     identity.config_source = lambda: ctx.config
-    if jobs_module is not None and hasattr(jobs_module, "JobEngine"):
-        ctx.jobs = jobs_module.JobEngine(ctx)
+    jobs = ctx.jobs = JobEngine(ctx)
     app = create_app(ctx)
 
     pid = os.getpid()
@@ -164,8 +150,7 @@ def serve(
     }
 
     def on_started() -> None:
-        if ctx.jobs is not None and hasattr(ctx.jobs, "start"):
-            ctx.jobs.start()
+        jobs.start()
         write_info(info_path, info)
         print(info["api_url"], flush=True)
         if ready_callback is not None:
@@ -178,8 +163,7 @@ def serve(
             return
         stopped.set()
         remove_info_if_ours(info_path, pid)
-        if ctx.jobs is not None and hasattr(ctx.jobs, "stop"):
-            ctx.jobs.stop()
+        jobs.stop()
 
     config_uv = uvicorn.Config(
         app,

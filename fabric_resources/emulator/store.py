@@ -26,7 +26,7 @@ one thread (so one connection, and the re-entrant lock would let a second corout
 one's transaction); keep the block synchronous and short.
 
 Rows come back as ``sqlite3.Row`` (index by column name). ``dumps``/``loads`` are the JSON helpers
-used for ``data`` columns.
+used for ``data`` columns; ``find_item`` is the one reader of an item row (routes and jobs engine).
 """
 
 from __future__ import annotations
@@ -228,6 +228,17 @@ class Store:
         finally:
             self._local.depth = 0
             conn.execute("COMMIT")
+
+
+def find_item(conn: sqlite3.Connection, workspace_id: str, item_id: str) -> dict[str, Any] | None:
+    """The item's stored JSON, or None when it is not in that workspace (ids in any case)."""
+    row = conn.execute("SELECT data, type FROM items WHERE id = ? AND workspace_id = ?",
+                       (item_id.lower(), workspace_id.lower())).fetchone()
+    if row is None:
+        return None
+    data: dict[str, Any] = loads(row["data"])
+    data.setdefault("type", row["type"])
+    return data
 
 
 def _run_script(conn: sqlite3.Connection, sql: str) -> None:

@@ -6,6 +6,7 @@ from fabric_resources.models.common import (
     ErrorResponse,
     ErrorResponseDetails,
     FabricModel,
+    Guid,
     OperationState,
     Principal,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ErrorResponseDetails",
     "FabricModel",
     "Folder",
+    "Guid",
     "Item",
     "ItemDefinition",
     "ItemSchedule",

@@ -7,19 +7,25 @@ read-modify-write round trip instead of being silently dropped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from fabric_resources.formats import GUID_PATTERN
 
 __all__ = [
     "ErrorRelatedResource",
     "ErrorResponse",
     "ErrorResponseDetails",
     "FabricModel",
+    "Guid",
     "OperationState",
     "Principal",
 ]
+
+#: A Fabric id as a pydantic type (inputs of the resources, for example).
+Guid = Annotated[str, Field(pattern=GUID_PATTERN)]
 
 
 class FabricModel(BaseModel):

@@ -26,7 +26,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResu
 from pulumi.runtime import rpc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from fabric_resources.errors import FabricError, NotFoundError
+from fabric_resources.errors import FabricError, NotFoundError, describe_error
 from fabric_resources.settings import CONFIG_KEYS, FabricSettings
 
 if TYPE_CHECKING:
@@ -76,17 +76,6 @@ def contains_unknown(value: Any) -> bool:
 
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, NotFoundError)
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line naming Fabric's stable errorCode, the HTTP status and the requestId to quote to support.
-
-    The client's errors already read "<ErrorCode>: <message> (HTTP 409, requestId=...)" and never
-    carry a credential; anything else is named by its type.
-    """
-    if isinstance(exc, FabricError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from fabric_resources.definitions import (
 )
 from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
 from fabric_resources.models import ItemDefinition
+from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
@@ -39,7 +40,6 @@ from fabric_resources.providers._base import (
     optional_text,
     translate_errors,
 )
-from fabric_resources.providers.workspace import Guid
 
 __all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelineProvider"]
 

@@ -14,6 +14,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Updat
 from pydantic import BaseModel, ConfigDict
 
 from fabric_resources.errors import FabricError
+from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
@@ -22,7 +23,6 @@ from fabric_resources.providers._base import (
     lower_id,
     translate_errors,
 )
-from fabric_resources.providers.workspace import Guid
 
 __all__ = ["WorkspaceRoleAssignment", "WorkspaceRoleAssignmentArgs", "WorkspaceRoleAssignmentProvider"]
 

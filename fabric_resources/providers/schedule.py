@@ -15,8 +15,8 @@ from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fabric_resources.models import ScheduleConfig
+from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import FabricProvider, allow_not_found, lower_id, translate_errors
-from fabric_resources.providers.workspace import Guid
 
 __all__ = ["PipelineSchedule", "PipelineScheduleArgs", "PipelineScheduleProvider"]
 

@@ -9,6 +9,7 @@ from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.errors import AlreadyExistsError, FabricError
+from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
@@ -19,10 +20,6 @@ from fabric_resources.providers._base import (
 )
 
 __all__ = ["Workspace", "WorkspaceArgs", "WorkspaceProvider"]
-
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-Guid = Annotated[str, Field(pattern=GUID_PATTERN)]
-
 
 class WorkspaceArgs(BaseModel):
     """Inputs of a Workspace (validated by `check`, before any API call)."""
