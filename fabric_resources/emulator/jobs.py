@@ -1,4 +1,8 @@
-"""The jobs engine: pipeline runs that really execute, activity runs, schedules.
+"""The run engine: job instances that really execute their pipeline, their activity runs, schedules.
+
+Its neighbours: ``expressions.py`` evaluates the pipeline expression language for it (through
+``Scope``), ``activity_runs.py`` answers queries over the activity runs it records, ``scheduler.py``
+decides when a schedule fires, ``routes_jobs.py`` is the HTTP face.
 
 What runs (see docs/ARCHITECTURE.md and the pipelines brief):
 
@@ -20,27 +24,27 @@ What runs (see docs/ARCHITECTURE.md and the pipelines brief):
   ``NotStarted``/``InProgress`` when the emulator stopped are marked ``Failed`` with errorCode
   ``JobInterrupted`` -- at shutdown when it is orderly, otherwise at the next start.
 - Expressions: a small, safe subset of the pipeline expression language is *interpreted* (never
-  ``eval``'d): see ``Expression``.
+  ``eval``'d): see ``expressions.py``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .expressions import ExpressionError, equals, resolve, resolve_lenient, to_string
 from .http import utc_iso
 from .payloads import decode_payload
-from .scheduler import Scheduler, parse_utc
+from .scheduler import Scheduler
 from .store import Store, dumps, find_item, loads
 
 log = logging.getLogger(__name__)
@@ -119,317 +123,6 @@ def load_pipeline_content(conn: sqlite3.Connection, item_id: str) -> dict[str, A
     return None
 
 
-# -- expressions -------------------------------------------------------------------------------
-
-
-class ExpressionError(ValueError):
-    """An expression the emulator cannot evaluate (the service's ``InvalidTemplate``)."""
-
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\?\.|[(),.\[\]]))"
-)
-
-
-def _get_member(value: Any, name: Any, safe: bool) -> Any:
-    if value is None and safe:
-        return None
-    if isinstance(value, dict):
-        if name in value:
-            return value[name]
-        if isinstance(name, str):
-            for key in value:  # property names are case-insensitive in the service's language
-                if isinstance(key, str) and key.casefold() == name.casefold():
-                    return value[key]
-        if safe:
-            return None
-        raise ExpressionError(f"property '{name}' does not exist (available: {', '.join(map(str, value))})")
-    if isinstance(value, list) and isinstance(name, int) and not isinstance(name, bool):
-        if -len(value) <= name < len(value):
-            return value[name]
-        raise ExpressionError(f"index {name} is out of range")
-    if safe:
-        return None
-    raise ExpressionError(f"cannot select '{name}' from a value of type {type(value).__name__}")
-
-
-def _num(value: Any, fn: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExpressionError(f"{fn}() expects numbers, got {value!r}")
-    return value
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.casefold() in ("true", "false"):
-        return value.casefold() == "true"
-    if isinstance(value, (int, float)):
-        return value != 0
-    raise ExpressionError(f"bool() cannot convert {value!r}")
-
-
-def _to_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _compare(name: str, a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, str):
-        pass
-    else:
-        a, b = _num(a, name), _num(b, name)
-    ops: dict[str, Callable[[Any, Any], bool]] = {
-        "greater": lambda x, y: x > y, "greaterorequals": lambda x, y: x >= y,
-        "less": lambda x, y: x < y, "lessorequals": lambda x, y: x <= y,
-    }
-    return ops[name](a, b)
-
-
-def _equals(a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, str):
-        return a.casefold() == b.casefold()  # the service compares strings case-insensitively
-    return bool(a == b)
-
-
-class Expression:
-    """Interpreter of the supported subset of the pipeline expression language.
-
-    Functions: pipeline(), variables(), item(), activity(), equals, greater, greaterOrEquals, less,
-    lessOrEquals, and, or, not, if, bool, int, float, string, concat, createArray, add, sub, mul,
-    div, mod, length, empty, contains, coalesce, toLower, toUpper, json, utcNow. Member access with
-    ``.name``, ``?.name`` and ``[index]``; literals: 'strings' (with '' escapes), numbers, true,
-    false, null. Anything else raises ExpressionError.
-    """
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-
-    def evaluate(self, text: str) -> Any:
-        self._tokens = self._tokenize(text)
-        self._pos = 0
-        value = self._expr()
-        if self._pos != len(self._tokens):
-            raise ExpressionError(f"unexpected '{self._tokens[self._pos][1]}' in expression '{text}'")
-        return value
-
-    @staticmethod
-    def _tokenize(text: str) -> list[tuple[str, str]]:
-        tokens: list[tuple[str, str]] = []
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            match = _TOKEN.match(text, pos)
-            if match is None:
-                raise ExpressionError(f"cannot parse expression '{text}' at position {pos}")
-            kind = match.lastgroup or ""
-            tokens.append((kind, match.group(kind)))
-            pos = match.end()
-        return tokens
-
-    def _peek(self) -> tuple[str, str] | None:
-        return self._tokens[self._pos] if self._pos < len(self._tokens) else None
-
-    def _take(self, op: str | None = None) -> tuple[str, str]:
-        token = self._peek()
-        if token is None or (op is not None and token != ("op", op)):
-            raise ExpressionError(f"expected '{op}'" if op else "unexpected end of expression")
-        self._pos += 1
-        return token
-
-    def _expr(self) -> Any:
-        kind, text = self._take()
-        value: Any
-        if kind == "str":
-            value = text[1:-1].replace("''", "'")
-        elif kind == "num":
-            value = float(text) if "." in text else int(text)
-        elif kind == "id":
-            if self._peek() == ("op", "("):
-                self._take("(")
-                args: list[Any] = []
-                if self._peek() != ("op", ")"):
-                    args.append(self._expr())
-                    while self._peek() == ("op", ","):
-                        self._take(",")
-                        args.append(self._expr())
-                self._take(")")
-                value = self._call(text, args)
-            elif text in ("true", "false"):
-                value = text == "true"
-            elif text == "null":
-                value = None
-            else:
-                raise ExpressionError(f"unknown name '{text}' (functions need parentheses)")
-        else:
-            raise ExpressionError(f"unexpected '{text}'")
-        while (token := self._peek()) in (("op", "."), ("op", "?."), ("op", "[")):
-            self._take()
-            if token == ("op", "["):
-                index = self._expr()
-                self._take("]")
-                value = _get_member(value, index, safe=False)
-            else:
-                name_kind, name = self._take()
-                if name_kind != "id":
-                    raise ExpressionError(f"expected a property name, got '{name}'")
-                value = _get_member(value, name, safe=token == ("op", "?."))
-        return value
-
-    def _call(self, name: str, args: list[Any]) -> Any:
-        fn = name.casefold()
-        scope = self.scope
-
-        def arity(low: int, high: int | None = None) -> None:
-            high = low if high is None else high
-            if not low <= len(args) <= high:
-                raise ExpressionError(f"{name}() takes {low}{'' if high == low else f'..{high}'} arguments")
-
-        if fn == "pipeline":
-            arity(0)
-            return scope.run.pipeline_info()
-        if fn == "variables":
-            arity(1)
-            return scope.run.get_variable(str(args[0]))
-        if fn == "item":
-            arity(0)
-            return scope.current_item()
-        if fn == "activity":
-            arity(1)
-            return scope.activity_result(str(args[0]))
-        if fn == "equals":
-            arity(2)
-            return _equals(args[0], args[1])
-        if fn in ("greater", "greaterorequals", "less", "lessorequals"):
-            arity(2)
-            return _compare(fn, args[0], args[1])
-        if fn in ("and", "or"):
-            if len(args) < 2:
-                raise ExpressionError(f"{name}() takes at least 2 arguments")
-            bools = [self._strict_bool(name, a) for a in args]
-            return all(bools) if fn == "and" else any(bools)
-        if fn == "not":
-            arity(1)
-            return not self._strict_bool(name, args[0])
-        if fn == "if":
-            arity(3)
-            return args[1] if self._strict_bool(name, args[0]) else args[2]
-        if fn == "bool":
-            arity(1)
-            return _to_bool(args[0])
-        if fn == "int":
-            arity(1)
-            try:
-                return int(args[0]) if not isinstance(args[0], str) else int(args[0].strip())
-            except (TypeError, ValueError):
-                raise ExpressionError(f"int() cannot convert {args[0]!r}") from None
-        if fn == "float":
-            arity(1)
-            try:
-                return float(args[0])
-            except (TypeError, ValueError):
-                raise ExpressionError(f"float() cannot convert {args[0]!r}") from None
-        if fn == "string":
-            arity(1)
-            return _to_string(args[0])
-        if fn == "concat":
-            return "".join(_to_string(a) for a in args)
-        if fn == "createarray":
-            return list(args)
-        if fn in ("add", "sub", "mul", "div", "mod"):
-            arity(2)
-            a, b = _num(args[0], name), _num(args[1], name)
-            if fn in ("div", "mod") and b == 0:
-                raise ExpressionError(f"{name}() by zero")
-            if fn == "div":
-                return a // b if isinstance(a, int) and isinstance(b, int) else a / b
-            ops: dict[str, Callable[[Any, Any], Any]] = {
-                "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
-                "mul": lambda x, y: x * y, "mod": lambda x, y: x % y,
-            }
-            return ops[fn](a, b)
-        if fn == "length":
-            arity(1)
-            if not isinstance(args[0], (str, list, dict)):
-                raise ExpressionError(f"length() expects a string or array, got {args[0]!r}")
-            return len(args[0])
-        if fn == "empty":
-            arity(1)
-            return args[0] is None or (isinstance(args[0], (str, list, dict)) and len(args[0]) == 0)
-        if fn == "contains":
-            arity(2)
-            container, needle = args
-            if isinstance(container, str):
-                return _to_string(needle).casefold() in container.casefold()
-            if isinstance(container, (list, dict)):
-                return needle in container
-            raise ExpressionError("contains() expects a string, array or object")
-        if fn == "coalesce":
-            return next((a for a in args if a is not None), None)
-        if fn in ("tolower", "toupper"):
-            arity(1)
-            text = _to_string(args[0])
-            return text.lower() if fn == "tolower" else text.upper()
-        if fn == "json":
-            arity(1)
-            try:
-                return json.loads(args[0]) if isinstance(args[0], str) else args[0]
-            except ValueError:
-                raise ExpressionError(f"json() cannot parse {args[0]!r}") from None
-        if fn == "utcnow":
-            arity(0, 1)
-            return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        raise ExpressionError(f"the function '{name}' is not supported by the emulator")
-
-    @staticmethod
-    def _strict_bool(fn: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ExpressionError(f"{fn}() expects booleans, got {value!r}")
-        return value
-
-
-_INTERPOLATION = re.compile(r"@\{(.*?)\}")
-
-
-def resolve(value: Any, scope: Scope) -> Any:
-    """Evaluate every expression inside a JSON value (strings starting with '@', '@{...}'
-    interpolations, and ``{"value": ..., "type": "Expression"}`` wrappers)."""
-    if isinstance(value, dict):
-        if value.get("type") == "Expression" and isinstance(value.get("value"), str) and len(value) == 2:
-            return resolve(value["value"], scope)
-        return {k: resolve(v, scope) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, scope) for v in value]
-    if isinstance(value, str):
-        if value.startswith("@@"):
-            return value[1:]
-        if value.startswith("@") and not value.startswith("@{"):
-            return Expression(scope).evaluate(value[1:])
-        if "@{" in value:
-            return _INTERPOLATION.sub(lambda m: _to_string(Expression(scope).evaluate(m.group(1))), value)
-    return value
-
-
-def _resolve_lenient(value: Any, scope: Scope) -> Any:
-    """Like resolve(), but leaves expressions the emulator cannot evaluate as they were (for the
-    inputs of simulated activities: their real semantics are not emulated anyway)."""
-    try:
-        return resolve(value, scope)
-    except ExpressionError:
-        if isinstance(value, dict):
-            return {k: _resolve_lenient(v, scope) for k, v in value.items()}
-        if isinstance(value, list):
-            return [_resolve_lenient(v, scope) for v in value]
-        return value
-
-
 # -- run state ---------------------------------------------------------------------------------
 
 
@@ -448,7 +141,7 @@ class ActivityFailure(Exception):
 
 
 @dataclass
-class _Run:
+class Run:
     """In-memory state of one executing job instance."""
 
     job_id: str
@@ -488,11 +181,17 @@ class _Run:
 class Scope:
     """Where an activity runs: the run, the current ForEach item, and the activity results visible."""
 
-    run: _Run
+    run: Run
     parent: Scope | None = None
     item: Any = None
     has_item: bool = False
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def pipeline_info(self) -> dict[str, Any]:
+        return self.run.pipeline_info()
+
+    def get_variable(self, name: str) -> Any:
+        return self.run.get_variable(name)
 
     def child(self, item: Any = None, has_item: bool = False) -> Scope:
         return Scope(self.run, self, item if has_item else self.item, has_item or self.has_item)
@@ -580,7 +279,7 @@ class JobEngine:
         self.ctx = ctx
         self.store: Store = ctx.store
         self.store.register_schema(SCHEMA)
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, Run] = {}
         self._runs_lock = threading.Lock()
         self._seq = 0
         self._seq_lock = threading.Lock()
@@ -668,7 +367,7 @@ class JobEngine:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job_id, workspace_id, item_id, time.time(), "NotStarted", dumps(request), dumps(data)),
             )
-        run = _Run(job_id, workspace_id, item_id, str(item.get("displayName", item_id)),
+        run = Run(job_id, workspace_id, item_id, str(item.get("displayName", item_id)),
                    invoke_type, dict(parameters or {}))
         with self._runs_lock:
             self._runs[job_id] = run
@@ -712,7 +411,7 @@ class JobEngine:
                          (data["status"], dumps(data), job_id))
             return data
 
-    def _execute(self, run: _Run) -> None:
+    def _execute(self, run: Run) -> None:
         try:
             self._execute_inner(run)
         except Exception as exc:  # never leave a run InProgress because of an emulator bug
@@ -724,7 +423,7 @@ class JobEngine:
                 self._runs.pop(run.job_id, None)
             run.done.set()
 
-    def _execute_inner(self, run: _Run) -> None:
+    def _execute_inner(self, run: Run) -> None:
         with self.store.tx() as conn:
             row = conn.execute("SELECT data FROM job_instances WHERE id = ?", (run.job_id,)).fetchone()
             if row is None:
@@ -767,7 +466,7 @@ class JobEngine:
         outcome = self._run_container(run, activities, Scope(run))
         self._finish(run, outcome)
 
-    def _finish(self, run: _Run, outcome: _ContainerOutcome) -> None:
+    def _finish(self, run: Run, outcome: _ContainerOutcome) -> None:
         reason: dict[str, Any] | None
         if run.shutdown:
             status, reason = "Failed", {"errorCode": "JobInterrupted",
@@ -788,7 +487,7 @@ class JobEngine:
         self._update_job(run.job_id, status=status, endTimeUtc=now_iso(), failureReason=reason)
 
     # -- activities -----------------------------------------------------------------------
-    def _run_container(self, run: _Run, activities: list[dict[str, Any]], scope: Scope) -> _ContainerOutcome:
+    def _run_container(self, run: Run, activities: list[dict[str, Any]], scope: Scope) -> _ContainerOutcome:
         """Run a list of activities honouring dependsOn; parallel where the graph allows."""
         problem = _dependency_problem(activities)
         if problem is not None:
@@ -868,7 +567,7 @@ class JobEngine:
             self._seq += 1
             return self._seq
 
-    def _new_activity_run(self, run: _Run, act: dict[str, Any], attempt: int, inputs: Any,
+    def _new_activity_run(self, run: Run, act: dict[str, Any], attempt: int, inputs: Any,
                           status: str = "InProgress") -> dict[str, Any]:
         run_id = str(uuid.uuid4())
         started = now_iso()
@@ -905,12 +604,12 @@ class JobEngine:
         with self.store.tx() as conn:
             conn.execute("UPDATE activity_runs SET data = ? WHERE id = ?", (dumps(record), record["activityRunId"]))
 
-    def _record_skipped(self, run: _Run, act: dict[str, Any], scope: Scope) -> None:
+    def _record_skipped(self, run: Run, act: dict[str, Any], scope: Scope) -> None:
         record = self._new_activity_run(run, act, 0, {}, status="Skipped")
         self._end_activity_run(record, "Skipped")
         scope.results[act["name"]] = {"status": "Skipped", "output": {}, "error": None}
 
-    def _execute_activity(self, run: _Run, act: dict[str, Any], scope: Scope) -> tuple[str, dict[str, Any] | None]:
+    def _execute_activity(self, run: Run, act: dict[str, Any], scope: Scope) -> tuple[str, dict[str, Any] | None]:
         """Run one activity with its retry policy; returns (final status, error or None)."""
         name = act["name"]
         if str(act.get("state", "Active")).casefold() == "inactive":
@@ -958,7 +657,7 @@ class JobEngine:
             except Cancelled:
                 return "Cancelled", None
 
-    def _perform(self, run: _Run, act: dict[str, Any], props: dict[str, Any], scope: Scope,
+    def _perform(self, run: Run, act: dict[str, Any], props: dict[str, Any], scope: Scope,
                  attempt: int) -> Any:
         """Do what the activity type means; return its output or raise ActivityFailure/Cancelled."""
         kind = str(act.get("type", ""))
@@ -998,9 +697,9 @@ class JobEngine:
             self._run_inner(run, branch, scope.child(), name)
             return {"ifExpressionResult": result}
         if kind == "Switch":
-            on = _to_string(resolve(props.get("on"), scope))
+            on = to_string(resolve(props.get("on"), scope))
             cases = props.get("cases") or []
-            branch = next((c.get("activities") or [] for c in cases if _equals(str(c.get("value")), on)),
+            branch = next((c.get("activities") or [] for c in cases if equals(str(c.get("value")), on)),
                           props.get("defaultActivities") or [])
             self._run_inner(run, branch, scope.child(), name)
             return {"caseValue": on}
@@ -1009,8 +708,8 @@ class JobEngine:
         if kind in ("ExecutePipeline", "InvokePipeline"):
             return self._execute_pipeline(run, props, scope, name)
         if kind == "Fail":
-            message = _to_string(resolve(props.get("message", ""), scope))
-            code = _to_string(resolve(props.get("errorCode", ""), scope)) or "PipelineFailure"
+            message = to_string(resolve(props.get("message", ""), scope))
+            code = to_string(resolve(props.get("errorCode", ""), scope)) or "PipelineFailure"
             raise ActivityFailure(code, message or f"The activity '{name}' failed.")
         # Any other type: a simulated duration and a configurable fault.
         duration = float(self._cfg("activity_duration_seconds", 0.5)) * tf
@@ -1023,7 +722,7 @@ class JobEngine:
                                   f"(activity_faults rule '{rule}').", "SystemError")
         return {"executionDuration": round(duration, 3)}
 
-    def _run_inner(self, run: _Run, activities: Any, scope: Scope, owner: str) -> None:
+    def _run_inner(self, run: Run, activities: Any, scope: Scope, owner: str) -> None:
         if not isinstance(activities, list):
             raise ActivityFailure("InvalidPipelineDefinition", f"The inner activities of '{owner}' must be an array.")
         outcome = self._run_container(run, activities, scope)
@@ -1037,7 +736,7 @@ class JobEngine:
                 f"{outcome.failed_activity}, Error: {err.get('message', '')}",
             )
 
-    def _for_each(self, run: _Run, props: dict[str, Any], scope: Scope, name: str) -> Any:
+    def _for_each(self, run: Run, props: dict[str, Any], scope: Scope, name: str) -> Any:
         items = resolve(props.get("items"), scope)
         if not isinstance(items, list):
             raise ActivityFailure("InvalidTemplate", f"The ForEach items must be an array, got {items!r}.")
@@ -1072,7 +771,7 @@ class JobEngine:
             raise ActivityFailure("ActivityFailed", failures[0])
         return {"itemsCount": len(items)}
 
-    def _execute_pipeline(self, run: _Run, props: dict[str, Any], scope: Scope, name: str) -> Any:
+    def _execute_pipeline(self, run: Run, props: dict[str, Any], scope: Scope, name: str) -> Any:
         ref = _obj(props.get("pipeline"))
         child_id = str(resolve(ref.get("referenceName") or props.get("pipelineId") or "", scope)).lower()
         workspace_id = str(resolve(props.get("workspaceId") or run.workspace_id, scope)).lower()
@@ -1105,11 +804,6 @@ class JobEngine:
         raise ActivityFailure(reason.get("errorCode") or "ChildPipelineFailed",
                               f"The child pipeline run {child['id']} ended {final['status']}: "
                               f"{reason.get('message', '')}".rstrip(": "))
-
-    # -- queries --------------------------------------------------------------------------
-    def activity_runs(self, conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
-        rows = conn.execute("SELECT data FROM activity_runs WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
-        return [public_activity_run(loads(r["data"])) for r in rows]
 
     # -- schedules ------------------------------------------------------------------------
     def _enabled_schedules(self) -> list[dict[str, Any]]:
@@ -1162,114 +856,14 @@ def _inputs_of(props: dict[str, Any], scope: Scope) -> dict[str, Any]:
     emulator can, nested activity lists left out."""
     shown = {k: v for k, v in props.items() if k not in (
         "activities", "ifTrueActivities", "ifFalseActivities", "cases", "defaultActivities")}
-    value = _resolve_lenient(shown, scope)
+    value = resolve_lenient(shown, scope)
     return value if isinstance(value, dict) else {}
 
 
-def public_activity_run(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if not k.startswith("_")}
 
-
-# -- activity run queries (queryactivityruns) --------------------------------------------------
-
-_OPERANDS = {
-    "activityname": "activityName", "activitytype": "activityType", "status": "status",
-    "activityrunid": "activityRunId", "pipelinerunid": "pipelineRunId", "pipelinename": "pipelineName",
-    "linkedservicename": "linkedServiceName", "activityrunstart": "activityRunStart",
-    "activityrunend": "activityRunEnd", "retryattempt": "retryAttempt",
-}
-_ORDER_KEYS = {
-    "activityrunstart": "activityRunStart", "activityrunend": "activityRunEnd",
-    "activityname": "activityName", "status": "status", "activitytype": "activityType",
-    "durationinms": "durationInMs", "pipelinename": "pipelineName",
-}
-
-
-class QueryError(ValueError):
-    """A queryactivityruns body the service would refuse (400); ``field`` names the bad part."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _last_updated(run: dict[str, Any]) -> datetime:
-    return parse_utc(run.get("activityRunEnd") or run["activityRunStart"])
-
-
-def query_activity_runs(runs: list[dict[str, Any]], body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Filter and order activity runs as ``queryactivityruns`` does.
-
-    filters: [{operand, operator Equals|NotEquals|In|NotIn, values}] (string comparison is
-    case-insensitive); orderBy: [{orderBy, order ASC|DESC}] (default ActivityRunStart ASC);
-    lastUpdatedAfter / lastUpdatedBefore: ISO date-times bounding the run's last update.
-    """
-    result = list(runs)
-    filters = body.get("filters") or []
-    if not isinstance(filters, list):
-        raise QueryError("filters", "filters must be an array.")
-    for i, flt in enumerate(filters):
-        if not isinstance(flt, dict):
-            raise QueryError(f"filters[{i}]", "each filter must be an object.")
-        key = _OPERANDS.get(str(flt.get("operand", "")).casefold())
-        if key is None:
-            raise QueryError(f"filters[{i}].operand", f"unsupported operand {flt.get('operand')!r}; use one of "
-                             "ActivityName, ActivityType, Status, ActivityRunId, PipelineName, PipelineRunId, "
-                             "LinkedServiceName, ActivityRunStart, ActivityRunEnd, RetryAttempt.")
-        operator = str(flt.get("operator", "")).casefold()
-        if operator not in ("equals", "notequals", "in", "notin"):
-            raise QueryError(f"filters[{i}].operator", f"unsupported operator {flt.get('operator')!r}; use one of "
-                             "Equals, NotEquals, In, NotIn.")
-        values = flt.get("values")
-        if not isinstance(values, list) or not values:
-            raise QueryError(f"filters[{i}].values", "values must be a non-empty array.")
-        wanted = {_to_string(v).casefold() for v in values}
-
-        def matches(run: dict[str, Any], key: str = key, wanted: set[str] = wanted) -> bool:
-            return _to_string(run.get(key)).casefold() in wanted
-
-        positive = operator in ("equals", "in")
-        result = [r for r in result if matches(r) == positive]
-    for name in ("lastUpdatedAfter", "lastUpdatedBefore"):
-        raw = body.get(name)
-        if raw in (None, ""):
-            continue
-        try:
-            bound = parse_utc(str(raw))
-        except ValueError:
-            raise QueryError(name, f"{name} is not a valid ISO 8601 date-time.") from None
-        if name == "lastUpdatedAfter":
-            result = [r for r in result if _last_updated(r) >= bound]
-        else:
-            result = [r for r in result if _last_updated(r) <= bound]
-    order = body.get("orderBy") or [{"orderBy": "ActivityRunStart", "order": "ASC"}]
-    if not isinstance(order, list):
-        raise QueryError("orderBy", "orderBy must be an array.")
-    for i, spec in reversed(list(enumerate(order))):  # stable sorts, last key first
-        if not isinstance(spec, dict):
-            raise QueryError(f"orderBy[{i}]", "each orderBy entry must be an object.")
-        key = _ORDER_KEYS.get(str(spec.get("orderBy", "")).casefold())
-        if key is None:
-            raise QueryError(f"orderBy[{i}].orderBy", f"unsupported orderBy {spec.get('orderBy')!r}; use one of "
-                             "ActivityRunStart, ActivityRunEnd, ActivityName, ActivityType, Status, DurationInMs.")
-        direction = str(spec.get("order", "ASC")).upper()
-        if direction not in ("ASC", "DESC"):
-            raise QueryError(f"orderBy[{i}].order", "order must be ASC or DESC.")
-
-        def sort_key(run: dict[str, Any], key: str = key) -> tuple[int, Any]:
-            value = run.get(key)
-            if value is None:  # unfinished runs sort after finished ones ascending
-                return (1, "")
-            if isinstance(value, (int, float)):
-                return (0, value)
-            return (0, str(value).casefold() if key not in ("activityRunStart", "activityRunEnd") else str(value))
-
-        result.sort(key=sort_key, reverse=direction == "DESC")
-    return result
 
 
 __all__ = [
-    "PIPELINE_JOB_TYPES", "SCHEMA", "ActivityFailure", "Expression", "ExpressionError", "JobEngine",
-    "QueryError", "is_pipeline_job_type", "load_pipeline_content", "query_activity_runs",
-    "resolve",
+    "PIPELINE_ITEM_TYPE", "PIPELINE_JOB_TYPES", "SCHEMA", "ActivityFailure", "JobEngine", "Scope",
+    "is_pipeline_job_type", "load_pipeline_content",
 ]

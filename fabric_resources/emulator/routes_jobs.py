@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .activity_runs import QueryError, query_activity_runs, read_activity_runs
 from .context import EmulatorContext
 from .http import (
     ApiError,
@@ -45,7 +46,7 @@ from .http import (
     require_role,
     utc_now,
 )
-from .jobs import PIPELINE_ITEM_TYPE, JobEngine, QueryError, is_pipeline_job_type, query_activity_runs
+from .jobs import PIPELINE_ITEM_TYPE, JobEngine, is_pipeline_job_type
 from .routes_items import item_id_of, load_item
 from .routes_workspaces import workspace_scope
 from .scheduler import MAX_SCHEDULES_PER_ITEM, ScheduleValidationError, validate_configuration
@@ -366,7 +367,6 @@ async def query_activity_runs_handler(request: Request) -> Response:
     ctx, principal, workspace_id = workspace_scope(request)
     job_id = str(request.path_params["jobId"]).lower()
     body = await json_body(request, required=False)
-    engine = _engine(ctx)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, principal, "Viewer")
         row = conn.execute("SELECT id FROM job_instances WHERE id = ? AND workspace_id = ?",
@@ -374,7 +374,7 @@ async def query_activity_runs_handler(request: Request) -> Response:
         if row is None:
             raise ApiError(404, "JobInstanceNotFound", f"The pipeline run '{job_id}' was not found.",
                            related_resource={"resourceId": job_id, "resourceType": "ItemJobInstance"})
-        runs = engine.activity_runs(conn, job_id)
+        runs = read_activity_runs(conn, job_id)
     try:
         result = query_activity_runs(runs, body)
     except QueryError as exc:
