@@ -12,11 +12,14 @@ from fabric_resources.client._auth import TokenProvider
 from fabric_resources.client._lro import LroPoller, ProgressCallback
 from fabric_resources.client._transport import RetryPolicy, Transport
 from fabric_resources.client.capacities import Capacities
+from fabric_resources.client.connections import Connections
 from fabric_resources.client.folders import Folders
 from fabric_resources.client.items import DataPipelines, Items
 from fabric_resources.client.jobs import Jobs
 from fabric_resources.client.operations import Operations
 from fabric_resources.client.schedules import Schedules
+from fabric_resources.client.tags import Tags
+from fabric_resources.client.variable_libraries import VariableLibraries
 from fabric_resources.client.workspaces import RoleAssignments, Workspaces
 from fabric_resources.settings import FabricSettings
 
@@ -78,6 +81,9 @@ class FabricClient:
         self.schedules = Schedules(self)
         self.capacities = Capacities(self)
         self.operations = Operations(self)
+        self.variable_libraries = VariableLibraries(self)
+        self.tags = Tags(self)
+        self.connections = Connections(self)
 
     def __repr__(self) -> str:
         return f"FabricClient(api_url={self.settings.api_url!r}, credential={self.auth.source!r})"

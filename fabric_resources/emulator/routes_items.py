@@ -1,4 +1,4 @@
-"""Items (generic and ``dataPipelines`` twins), definitions and folders (/v1)."""
+"""Items (generic, and the ``dataPipelines`` / ``variableLibraries`` twins), definitions and folders (/v1)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .catalog import TAG_BY_ID
 from .context import EmulatorContext
 from .http import (
     ApiError,
@@ -33,6 +34,14 @@ from .payloads import decode_payload
 from .routes_operations import APPLIERS, start_operation, wants_lro
 from .routes_workspaces import delete_item_rows, workspace_scope
 from .store import dumps, find_item, loads
+from .variable_libraries import (
+    DEFAULT_VALUE_SET,
+    VARIABLE_LIBRARY,
+    check_active_value_set,
+    default_variable_library_definition,
+    definition_keeps_active_set,
+    validate_variable_library,
+)
 
 ITEM_NAME_MAX = 256
 ITEM_DESCRIPTION_MAX = 256
@@ -43,6 +52,12 @@ PIPELINE_CONTENT = "pipeline-content.json"
 PLATFORM = ".platform"
 PLATFORM_SCHEMA = "https://developer.microsoft.com/json-schemas/fabric/gitIntegration/platformProperties/2.0.0/schema.json"
 DEFAULT_PIPELINE_CONTENT: dict[str, Any] = {"properties": {"activities": []}}
+#: Item types with their own endpoints (the spec's type-specific twins): collection and id parameter.
+TWINS: dict[str, tuple[str, str]] = {
+    PIPELINE: ("dataPipelines", "dataPipelineId"),
+    VARIABLE_LIBRARY: ("variableLibraries", "variableLibraryId"),
+}
+TWIN_COLLECTIONS = {item_type: base for item_type, (base, _param) in TWINS.items()}
 
 #: Item types of the spec's ItemType enum (common/definitions.json).
 ITEM_TYPES = frozenset(["Dashboard", "Report", "SemanticModel", "PaginatedReport", "Datamart", "Lakehouse", "Eventhouse", "Environment", "KQLDatabase", "KQLQueryset", "KQLDashboard", "DataPipeline", "Notebook", "SparkJobDefinition", "MLExperiment", "MLModel", "Warehouse", "Eventstream", "SQLEndpoint", "MirroredWarehouse", "MirroredDatabase", "Reflex", "GraphQLApi", "MountedDataFactory", "SQLDatabase", "CopyJob", "VariableLibrary", "Dataflow", "ApacheAirflowJob", "WarehouseSnapshot", "DigitalTwinBuilder", "DigitalTwinBuilderFlow", "MirroredAzureDatabricksCatalog", "Map", "AnomalyDetector", "UserDataFunction", "GraphModel", "GraphQuerySet", "SnowflakeDatabase", "OperationsAgent", "CosmosDBDatabase", "Ontology", "EventSchemaSet", "DataAgent", "MirroredCatalog", "AppBackend", "OrgApp", "OrgAppAudience", "DataBuildToolJob", "AzureDatabricksStorage", "Plan"])
@@ -57,20 +72,27 @@ def item_id_of(request: Request, param: str) -> str:
 
 
 def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str, *,
-              pipeline_only: bool = False) -> dict[str, Any]:
-    """The item (a pipeline, with ``pipeline_only``), or the service's 404 ``ItemNotFound``."""
+              pipeline_only: bool = False, item_type: str | None = None) -> dict[str, Any]:
+    """The item, or the service's 404 ``ItemNotFound``; type-specific endpoints (``pipeline_only``,
+    ``item_type``) also answer 404 for an item of another type."""
     data = find_item(conn, workspace_id, item_id)
-    if data is None or (pipeline_only and data["type"] != PIPELINE):
+    wanted = PIPELINE if pipeline_only else item_type
+    if data is None or (wanted is not None and data["type"] != wanted):
         raise ApiError(404, "ItemNotFound", f"The requested item '{item_id}' was not found.",
                        related_resource={"resourceId": item_id, "resourceType": "Item"})
     return data
 
 
-def item_view(data: dict[str, Any]) -> dict[str, Any]:
+def item_view(data: dict[str, Any], *, typed: bool = False) -> dict[str, Any]:
+    """The public Item; ``typed`` (type-specific endpoints such as variableLibraries) adds ``properties``."""
     view = {"id": data["id"], "type": data["type"], "displayName": data["displayName"],
             "description": data.get("description", ""), "workspaceId": data["workspaceId"]}
     if data.get("folderId"):
         view["folderId"] = data["folderId"]
+    if data.get("tags"):
+        view["tags"] = [{"id": t, "displayName": TAG_BY_ID[t]["displayName"]} for t in data["tags"] if t in TAG_BY_ID]
+    if typed and data["type"] == VARIABLE_LIBRARY:
+        view["properties"] = {"activeValueSetName": data.get("activeValueSetName") or DEFAULT_VALUE_SET}
     return view
 
 
@@ -172,6 +194,8 @@ def validate_definition(raw: Any, item_type: str) -> tuple[dict[str, Any], dict[
             raise ApiError(400, "CorruptedPayload", f"The part '{PIPELINE_CONTENT}' is not valid JSON.") from None
         if not isinstance(parsed, dict):
             raise ApiError(400, "CorruptedPayload", f"The part '{PIPELINE_CONTENT}' must be a JSON object.")
+    elif item_type == VARIABLE_LIBRARY:
+        validate_variable_library(decoded)
     return raw, decoded
 
 
@@ -203,6 +227,9 @@ def definition_response(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[
     if item["type"] == PIPELINE and not any(p.get("path") == PIPELINE_CONTENT for p in parts):
         parts.insert(0, {"path": PIPELINE_CONTENT, "payload": _b64(json.dumps(DEFAULT_PIPELINE_CONTENT).encode()),
                          "payloadType": "InlineBase64"})
+    if item["type"] == VARIABLE_LIBRARY and not parts:
+        parts = [{"path": path, "payload": _b64(data), "payloadType": "InlineBase64"}
+                 for path, data in default_variable_library_definition().items()]
     stored_platform = next((p for p in stored.get("parts", []) if p.get("path") == PLATFORM), None)
     platform_part = None
     if stored_platform is not None:
@@ -230,6 +257,27 @@ def definition_response(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[
     if stored.get("format"):
         result = {"format": stored["format"], "parts": parts}
     return {"definition": result}
+
+
+def _stored_files(conn: sqlite3.Connection, item_id: str) -> dict[str, bytes]:
+    """The decoded parts of the item's stored definition ({} when it has none)."""
+    row = conn.execute("SELECT data FROM definitions WHERE item_id = ?", (item_id,)).fetchone()
+    stored: dict[str, Any] = loads(row["data"]) if row is not None else {"parts": []}
+    return {p["path"]: decode_payload(p["payload"]) for p in stored.get("parts", []) if p.get("path") != PLATFORM}
+
+
+def _active_value_set_field(body: dict[str, Any]) -> str | None:
+    props = body.get("properties")
+    if props is None:
+        return None
+    if not isinstance(props, dict):
+        raise ApiError(400, "InvalidRequest", "The field 'properties' must be an object.")
+    active = props.get("activeValueSetName")
+    if active is None:
+        return None
+    if not isinstance(active, str) or not active.strip():
+        raise ApiError(400, "InvalidRequest", "The field 'properties.activeValueSetName' must be a value set name.")
+    return active
 
 
 def _store_definition(conn: sqlite3.Connection, item_id: str, definition: dict[str, Any]) -> None:
@@ -269,7 +317,7 @@ def _insert_item(conn: sqlite3.Connection, item: dict[str, Any], definition: dic
         _store_definition(conn, item["id"], definition)
 
 
-def _save_item(conn: sqlite3.Connection, item: dict[str, Any]) -> None:
+def save_item(conn: sqlite3.Connection, item: dict[str, Any]) -> None:
     conn.execute("UPDATE items SET name_key = ?, folder_id = ?, data = ? WHERE id = ?",
                  (item["displayName"].lower(), item.get("folderId") or "", dumps(item), item["id"]))
 
@@ -281,7 +329,10 @@ def _update_definition_now(conn: sqlite3.Connection, item: dict[str, Any], defin
     if logical_id is not None and logical_id != item["logicalId"]:
         _check_logical_id_free(conn, item["workspaceId"], logical_id, except_id=item["id"])
         item["logicalId"] = logical_id
-        _save_item(conn, item)
+        save_item(conn, item)
+    if item["type"] == VARIABLE_LIBRARY:
+        _parts, decoded = validate_definition(definition, VARIABLE_LIBRARY)
+        definition_keeps_active_set(item, validate_variable_library(decoded))
     if metadata is not None:
         name = metadata.get("displayName")
         if isinstance(name, str) and name.strip() and name != item["displayName"]:
@@ -295,7 +346,7 @@ def _update_definition_now(conn: sqlite3.Connection, item: dict[str, Any], defin
                 raise ApiError(400, "InvalidInput",
                                f"description cannot exceed {ITEM_DESCRIPTION_MAX} characters.")
             item["description"] = description
-        _save_item(conn, item)
+        save_item(conn, item)
     _store_definition(conn, item["id"], definition)
 
 
@@ -304,14 +355,14 @@ def _update_definition_now(conn: sqlite3.Connection, item: dict[str, Any], defin
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _create_item(pipeline: bool) -> Handler:
+def _create_item(twin: str | None) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
         body = await json_body(request)
         name = req_str(body, "displayName", max_length=ITEM_NAME_MAX)
         description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX) or ""
-        if pipeline:
-            item_type = PIPELINE
+        if twin is not None:
+            item_type = twin
         else:
             raw_type = body.get("type")
             if not isinstance(raw_type, str) or not raw_type:
@@ -345,9 +396,9 @@ def _create_item(pipeline: bool) -> Handler:
                 return start_operation(ctx, conn, request, kind="createItem", owner=principal.object_id,
                                        work={"item": item, "definition": definition})
             _insert_item(conn, item, definition)
-        base = "dataPipelines" if pipeline else "items"
+        base = TWIN_COLLECTIONS.get(twin or "", "items")
         location = absolute_url(ctx, f"/v1/workspaces/{workspace_id}/{base}/{item['id']}", request)
-        return json_response(item_view(item), 201, {"Location": location})
+        return json_response(item_view(item, typed=twin is not None), 201, {"Location": location})
     return handler
 
 
@@ -387,10 +438,10 @@ def _folder_scope(conn: sqlite3.Connection, request: Request, workspace_id: str)
     return None if recursive else {""}
 
 
-def _list_items(pipeline: bool) -> Handler:
+def _list_items(twin: str | None) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
-        item_type = PIPELINE if pipeline else request.query_params.get("type")
+        item_type = twin or request.query_params.get("type")
         if item_type is not None and item_type not in ITEM_TYPES:
             raise ApiError(400, "InvalidItemType", f"Item type '{item_type}' is invalid.")
         with ctx.store.read() as conn:
@@ -403,23 +454,24 @@ def _list_items(pipeline: bool) -> Handler:
                 rows = conn.execute(
                     "SELECT folder_id, data FROM items WHERE workspace_id = ? AND type = ? ORDER BY rowid",
                     (workspace_id, item_type)).fetchall()
-        views = [item_view(loads(r["data"])) for r in rows if scope is None or r["folder_id"] in scope]
+        views = [item_view(loads(r["data"]), typed=twin is not None) for r in rows
+                 if scope is None or r["folder_id"] in scope]
         return json_response(page(request, ctx, views))
     return handler
 
 
-def _get_item(pipeline: bool, param: str) -> Handler:
+def _get_item(twin: str | None, param: str) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
         item_id = item_id_of(request, param)
         with ctx.store.read() as conn:
             require_role(ctx, conn, workspace_id, principal, "Viewer")
-            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
-        return json_response(item_view(item))
+            item = load_item(conn, workspace_id, item_id, item_type=twin)
+        return json_response(item_view(item, typed=twin is not None))
     return handler
 
 
-def _update_item(pipeline: bool, param: str) -> Handler:
+def _update_item(twin: str | None, param: str) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
         item_id = item_id_of(request, param)
@@ -428,20 +480,24 @@ def _update_item(pipeline: bool, param: str) -> Handler:
         if name is not None and not name.strip():
             raise ApiError(400, "InvalidInput", "The field 'displayName' must not be empty.")
         description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX)
+        active = _active_value_set_field(body) if twin == VARIABLE_LIBRARY else None
         with ctx.store.tx() as conn:
             require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            item = load_item(conn, workspace_id, item_id, item_type=twin)
             if name is not None:
                 _check_item_name_free(conn, workspace_id, item["type"], name, except_id=item_id)
                 item["displayName"] = name
             if description is not None:
                 item["description"] = description
-            _save_item(conn, item)
-        return json_response(item_view(item))
+            if active is not None:
+                check_active_value_set(_stored_files(conn, item_id), active)
+                item["activeValueSetName"] = active
+            save_item(conn, item)
+        return json_response(item_view(item, typed=twin is not None))
     return handler
 
 
-def _delete_item(pipeline: bool, param: str) -> Handler:
+def _delete_item(twin: str | None, param: str) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
         item_id = item_id_of(request, param)
@@ -449,19 +505,19 @@ def _delete_item(pipeline: bool, param: str) -> Handler:
         with ctx.store.tx() as conn:
             # Soft delete needs write access; permanent deletion is reserved to workspace Admins.
             require_role(ctx, conn, workspace_id, principal, "Admin" if hard else "Contributor")
-            load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            load_item(conn, workspace_id, item_id, item_type=twin)
             delete_item_rows(ctx, conn, item_id)
         return empty_response(200)
     return handler
 
 
-def _get_definition(pipeline: bool, param: str) -> Handler:
+def _get_definition(twin: str | None, param: str) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
         item_id = item_id_of(request, param)
         with ctx.store.tx() as conn:
             require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            item = load_item(conn, workspace_id, item_id, item_type=twin)
             result = definition_response(conn, item)
             if wants_lro(ctx, _definition_size(result["definition"])):
                 return start_operation(ctx, conn, request, kind="getDefinition", owner=principal.object_id,
@@ -470,7 +526,7 @@ def _get_definition(pipeline: bool, param: str) -> Handler:
     return handler
 
 
-def _update_definition(pipeline: bool, param: str) -> Handler:
+def _update_definition(twin: str | None, param: str) -> Handler:
     async def handler(request: Request) -> Response:
         ctx, principal, workspace_id = workspace_scope(request)
         item_id = item_id_of(request, param)
@@ -478,7 +534,7 @@ def _update_definition(pipeline: bool, param: str) -> Handler:
         body = await json_body(request)
         with ctx.store.tx() as conn:
             require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = load_item(conn, workspace_id, item_id, pipeline_only=pipeline)
+            item = load_item(conn, workspace_id, item_id, item_type=twin)
             definition, decoded = validate_definition(body.get("definition"), item["type"])
             metadata = _platform_metadata(decoded) if update_metadata else None
             # Without updateMetadata the `.platform` sent is stored but not applied: the item keeps
@@ -509,7 +565,7 @@ async def move_item(request: Request) -> Response:
             item["folderId"] = fid
         else:
             item.pop("folderId", None)
-        _save_item(conn, item)
+        save_item(conn, item)
     # The spec answers MovedItems: the moved item plus nothing else for a single move.
     return json_response({"value": [item_view(item)]})
 
@@ -682,17 +738,19 @@ async def move_folder(request: Request) -> Response:
 def routes() -> list[Route]:
     ws = "/v1/workspaces/{workspaceId}"
     out: list[Route] = []
-    for base, param, pipeline in (("items", "itemId", False), ("dataPipelines", "dataPipelineId", True)):
+    twins: list[tuple[str, str, str | None]] = [("items", "itemId", None)]
+    twins += [(base, param, item_type) for item_type, (base, param) in TWINS.items()]
+    for base, param, twin in twins:
         coll = f"{ws}/{base}"
         one = f"{coll}/{{{param}}}"
         out += [
-            Route(coll, _create_item(pipeline), methods=["POST"]),
-            Route(coll, _list_items(pipeline), methods=["GET"]),
-            Route(one, _get_item(pipeline, param), methods=["GET"]),
-            Route(one, _update_item(pipeline, param), methods=["PATCH"]),
-            Route(one, _delete_item(pipeline, param), methods=["DELETE"]),
-            Route(one + "/getDefinition", _get_definition(pipeline, param), methods=["POST"]),
-            Route(one + "/updateDefinition", _update_definition(pipeline, param), methods=["POST"]),
+            Route(coll, _create_item(twin), methods=["POST"]),
+            Route(coll, _list_items(twin), methods=["GET"]),
+            Route(one, _get_item(twin, param), methods=["GET"]),
+            Route(one, _update_item(twin, param), methods=["PATCH"]),
+            Route(one, _delete_item(twin, param), methods=["DELETE"]),
+            Route(one + "/getDefinition", _get_definition(twin, param), methods=["POST"]),
+            Route(one + "/updateDefinition", _update_definition(twin, param), methods=["POST"]),
         ]
     out += [
         Route(ws + "/items/{itemId}/move", move_item, methods=["POST"]),

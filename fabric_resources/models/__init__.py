@@ -10,6 +10,7 @@ from fabric_resources.models.common import (
     OperationState,
     Principal,
 )
+from fabric_resources.models.connections import Connection, ConnectionDetails
 from fabric_resources.models.folders import Folder
 from fabric_resources.models.items import DefinitionPart, Item, ItemDefinition
 from fabric_resources.models.jobs import JOB_TERMINAL_STATUSES, ActivityRun, ActivityRunError, JobInstance
@@ -24,6 +25,17 @@ from fabric_resources.models.schedules import (
     ScheduleConfig,
     WeeklyScheduleConfig,
 )
+from fabric_resources.models.tags import ItemTag, Tag, TagScope
+from fabric_resources.models.variable_libraries import (
+    DEFAULT_VALUE_SET,
+    LibraryVariable,
+    ValueSet,
+    VariableLibrary,
+    VariableLibraryContent,
+    VariableLibraryDefinitionError,
+    VariableLibraryProperties,
+    VariableOverride,
+)
 from fabric_resources.models.workspaces import (
     WORKSPACE_ROLES,
     Workspace,
@@ -32,11 +44,14 @@ from fabric_resources.models.workspaces import (
 )
 
 __all__ = [
+    "DEFAULT_VALUE_SET",
     "JOB_TERMINAL_STATUSES",
     "WORKSPACE_ROLES",
     "ActivityRun",
     "ActivityRunError",
     "Capacity",
+    "Connection",
+    "ConnectionDetails",
     "CronScheduleConfig",
     "DailyScheduleConfig",
     "DayOfMonthOccurrence",
@@ -50,13 +65,23 @@ __all__ = [
     "Item",
     "ItemDefinition",
     "ItemSchedule",
+    "ItemTag",
     "JobInstance",
+    "LibraryVariable",
     "MonthlyOccurrence",
     "MonthlyScheduleConfig",
     "OperationState",
     "OrdinalWeekdayOccurrence",
     "Principal",
     "ScheduleConfig",
+    "Tag",
+    "TagScope",
+    "ValueSet",
+    "VariableLibrary",
+    "VariableLibraryContent",
+    "VariableLibraryDefinitionError",
+    "VariableLibraryProperties",
+    "VariableOverride",
     "WeeklyScheduleConfig",
     "Workspace",
     "WorkspaceIdentity",

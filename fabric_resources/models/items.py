@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fabric_resources.models.common import FabricModel
+from fabric_resources.models.tags import ItemTag
 
 __all__ = ["DefinitionPart", "Item", "ItemDefinition"]
 
@@ -19,6 +20,7 @@ class Item(FabricModel):
     description: str | None = None
     workspace_id: str | None = None
     folder_id: str | None = None
+    tags: list[ItemTag] | None = None
 
 
 class DefinitionPart(FabricModel):

@@ -28,7 +28,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 SPEC_DIR = Path(os.environ.get("FABRIC_SPEC_DIR", Path(__file__).resolve().parents[3] / "shared" / "fabric-spec"))
-SWAGGERS = ("platform/swagger.json", "dataPipeline/swagger.json")
+SWAGGERS = ("platform/swagger.json", "dataPipeline/swagger.json", "variableLibrary/swagger.json")
 
 #: Swagger 2.0 adds the type "file" (any payload; used by the LRO result operation).
 SwaggerValidator = extend(Draft4Validator,
