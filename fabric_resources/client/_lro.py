@@ -2,7 +2,7 @@
 
 Fabric answers a long request with 202, ``Location`` (the operation state URL),
 ``x-ms-operation-id`` and ``Retry-After``. We poll the state, honouring Retry-After (capped),
-until it is ``Succeeded`` or ``Failed``. A succeeded operation may have a result: the finished
+until it is ``Succeeded`` or ``Failed`` (or ``Undefined``, which is final: see ``wait``). A succeeded operation may have a result: the finished
 state's ``Location`` points at it, otherwise ``/operations/{id}/result``; operations without a
 result answer that with 404/400, which simply means "no result".
 """
@@ -105,6 +105,18 @@ class LroPoller:
                 if not want_result:
                     return None
                 return self._fetch_result(resp, operation_id, deadline)
+            if state.status == "Undefined":
+                # The spec's "status of the operation is undefined" never turns into Succeeded or
+                # Failed: polling on would only reach the deadline. Whether the work happened is
+                # unknown, so the error says so and names the operation; callers settle as after a
+                # lost answer (look the object up).
+                raise OperationFailedError(
+                    "OperationStatusUndefined",
+                    "Fabric reports the operation's status as Undefined: whether its work was done is "
+                    "unknown; check the object it acted on before retrying",
+                    operation_id=operation_id,
+                    status="Undefined",
+                )
             if state.status == "Failed":
                 err = state.error
                 raise OperationFailedError(

@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from fabric_resources.client._base import Area, expect_object, seg
 from fabric_resources.client._paging import iterate_values
@@ -24,6 +25,14 @@ def _bound(value: datetime | str | None, default: datetime) -> str:
     if isinstance(value, str):
         return value
     return utc_iso(value or default)
+
+
+def _instance_id_from(location: str) -> str | None:
+    """The job instance id at the end of a ``.../jobs/instances/{id}`` Location URL."""
+    parts = [p for p in urlsplit(location).path.split("/") if p]
+    if len(parts) >= 2 and parts[-2] == "instances":
+        return unquote(parts[-1])
+    return None
 
 
 class Jobs(Area):
@@ -52,7 +61,15 @@ class Jobs(Area):
             if isinstance(body_json, dict) and body_json.get("id"):
                 return JobInstance.model_validate(body_json)
             raise FabricError("run job: the service accepted the job but sent no Location to follow")
-        return JobInstance.model_validate(expect_object(self._json("GET", location), "job instance"))
+        try:
+            return JobInstance.model_validate(expect_object(self._json("GET", location), "job instance"))
+        except FabricError:
+            # The job has started (202): losing its id now would invite a second run. The Location
+            # names the instance, so hand that back; its status is read on the next poll.
+            instance_id = _instance_id_from(location)
+            if instance_id is None:
+                raise
+            return JobInstance(id=instance_id, item_id=item_id, job_type=job_type, status="NotStarted")
 
     def get(self, workspace_id: str, item_id: str, job_instance_id: str) -> JobInstance:
         return JobInstance.model_validate(

@@ -133,13 +133,21 @@ class V1Gate:
             return
 
         ctx = self.ctx
-        ctx.stats.record(f"{scope['method']} {self._template(scope)}")
+        route = f"{scope['method']} {self._template(scope)}"
+        ctx.stats.record(route)
 
         latency = float(ctx.cfg("latency_ms") or 0)
         if latency > 0:
             await asyncio.sleep(latency / 1000.0)
         if self.random.random() < float(ctx.cfg("drop_rate") or 0):
             await _cut_connection(send)  # the request was not processed
+            return
+        forced = (ctx.cfg("route_errors") or {}).get(route)
+        if forced is not None:
+            await _send_error(send_with_id, request_id, int(forced),
+                              "ServiceUnavailable" if str(forced) == "503" else "InternalServerError",
+                              f"This route fails on purpose (the emulator's route_errors for '{route}').",
+                              {"Retry-After": "1"} if str(forced) == "503" else None)
             return
         if self.random.random() < float(ctx.cfg("error_rate") or 0):
             if self.random.random() < 0.5:
@@ -242,6 +250,8 @@ def _admin_routes(ctx: EmulatorContext) -> list[BaseRoute]:
         for key in ("error_rate", "drop_rate", "drop_after_rate"):
             if key in body and body[key] > 1:
                 raise ApiError(400, "InvalidInput", f"Config key '{key}' is a fraction between 0 and 1.")
+        if any(str(v) not in ("500", "503") for v in (body.get("route_errors") or {}).values()):
+            raise ApiError(400, "InvalidInput", "route_errors maps 'METHOD /v1/<route>' to \"500\" or \"503\".")
         if "page_size" in body and (not isinstance(body["page_size"], int) or body["page_size"] < 1):
             raise ApiError(400, "InvalidInput", "page_size must be a whole number of at least 1.")
         ctx.config.update(body)

@@ -24,6 +24,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "lro_size_threshold": 4096,
     "lro_duration_seconds": 0.2,
     "lro_fail": False,
+    # Operations end with status "Undefined" (the spec's fifth status); their work is still applied,
+    # so a client learns nothing about an outcome that did happen.
+    "lro_undefined": False,
     # Throttling per principal: at most `throttle_limit` requests per window (0 = off).
     "throttle_limit": 0,
     "throttle_window_seconds": 1.0,
@@ -35,6 +38,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Fraction of /v1 requests that are handled (the work is done and committed) whose answer is then
     # lost: the connection closes before the response is complete. What a retrying client must survive.
     "drop_after_rate": 0.0,
+    # Routes answered with an error, not processed: {"GET /v1/<route template>": "503"} (500 | 503).
+    "route_errors": {},
     # Multiplies every simulated duration (jobs, schedules, capacity assignment).
     "time_factor": 1.0,
     "activity_duration_seconds": 0.5,

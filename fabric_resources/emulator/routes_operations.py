@@ -60,7 +60,7 @@ def start_operation(
     duration = max(0.0, float(ctx.cfg("lro_duration_seconds") or 0.0))
     op = {
         "id": op_id, "kind": kind, "owner": owner, "created": now, "due": now + duration,
-        "fail": bool(ctx.cfg("lro_fail")), "state": "pending", "work": work, "result": result,
+        "fail": bool(ctx.cfg("lro_fail")), "undefined": bool(ctx.cfg("lro_undefined")), "state": "pending", "work": work, "result": result,
         "error": None, "finished": None,
     }
     conn.execute("INSERT INTO operations (id, data) VALUES (?, ?)", (op_id, dumps(op)))
@@ -157,10 +157,13 @@ async def get_operation_state(request: Request) -> Response:
         remaining = max(0.0, float(op["due"]) - now)
         headers["Retry-After"] = str(math.ceil(remaining) if remaining > 0 else 0)
         headers["Location"] = absolute_url(ctx, f"/v1/operations/{op['id']}", request)
-    elif op["state"] == "succeeded":
+    elif op["state"] == "succeeded" and not op.get("undefined"):
         body.update(status="Succeeded", lastUpdatedTimeUtc=_iso(op["finished"]), percentComplete=100)
         if op.get("result") is not None:
             headers["Location"] = absolute_url(ctx, f"/v1/operations/{op['id']}/result", request)
+    elif op.get("undefined"):
+        # lro_undefined: the work was applied, but the state says nothing about it (no result either).
+        body.update(status="Undefined", lastUpdatedTimeUtc=_iso(op["finished"]))
     else:
         body.update(status="Failed", lastUpdatedTimeUtc=_iso(op["finished"]), percentComplete=100,
                     error=op["error"])

@@ -234,3 +234,15 @@ def test_fuzzed_bodies_never_crash(emulator: Any, ws: str) -> None:
     for query in ("recursive=perhaps", "type=%00", "continuationToken=%%%", "rootFolderId=nope"):
         resp = api.get(f"{base}/items?{query}")
         _assert_clean_4xx(resp)
+
+
+def test_route_errors_fail_one_route_and_refuse_other_statuses(emulator: Any) -> None:
+    api = emulator.session()
+    route = "GET /v1/capacities"
+    with emulator.config(route_errors={route: "503"}):
+        failed = api.get(f"{emulator.api_url}/capacities")
+        assert failed.status_code == 503 and failed.json()["errorCode"] == "ServiceUnavailable"
+        assert api.get(f"{emulator.api_url}/workspaces").status_code == 200, "other routes are untouched"
+    assert api.get(f"{emulator.api_url}/capacities").status_code == 200
+    refused = emulator.admin("PUT", "/config", json={"route_errors": {route: "404"}})
+    assert refused.status_code == 400
