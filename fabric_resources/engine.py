@@ -1,14 +1,16 @@
-"""Driving the real Pulumi engine offline, through the Automation API.
+"""Driving the real Pulumi engine: the project-local CLI, and the environment each stack gets.
 
-The Python language host (``pulumi-language-python``) cannot be built on machines that only reach
-package registries (its Go module has no published versions), so every deployment -- the README's
-main job and the end-to-end tests -- runs the project's ``__main__.py`` as an Automation API *inline
-program*: the engine talks to a language server inside this process instead of spawning a host. The
-dynamic providers still run in their own process (``pulumi-resource-pulumi-python``), exactly as
-under ``pulumi up``. See DECISIONS.md.
+Deployments run the plain ``pulumi`` CLI in the project folder (``fabric-resources deploy``,
+``scripts/deploy``); the engine starts this project's Python language host
+(``fabric_resources.language_host``, installed beside the CLI by ``scripts/install-pulumi``), which runs
+``__main__.py`` with the project's ``.venv``. ``select_stack`` keeps the Automation API path for
+programs that embed the engine as a library (inline programs need no language host).
 
-Everything here is local: a project-local CLI in ``.tools/pulumi/bin``, a file backend, a passphrase
-secrets provider, no update checks and no plugin downloads.
+Stacks keep their own backend and secrets. Only the ``local`` stack (the emulator) gets defaults: the
+project's file backend ``.pulumi-state/`` unless ``PULUMI_BACKEND_URL`` is set, and the fixed
+``LOCAL_PASSPHRASE`` unless a passphrase (or a passphrase file) is set. Any other stack uses whatever
+``pulumi login`` / ``PULUMI_BACKEND_URL`` and its own ``secretsprovider`` say; with no passphrase set
+the engine asks for one or fails clearly. Always: no update checks, no plugin downloads.
 """
 
 from __future__ import annotations
@@ -23,32 +25,55 @@ from pulumi import automation as auto
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = PROJECT_ROOT / ".tools" / "pulumi"
+PULUMI = TOOLS_DIR / "bin" / "pulumi"
 DEFAULT_BACKEND_DIR = PROJECT_ROOT / ".pulumi-state"
-# Only for stacks whose secrets are emulator credentials; real environments set their own.
+LOCAL_STACK = "local"
+# The `local` stack's alone: its secrets are emulator credentials. Real environments set their own.
 LOCAL_PASSPHRASE = "fabric-resources-local-only"
+
+_OFFLINE = {
+    "PULUMI_SKIP_UPDATE_CHECK": "true",
+    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+}
+
+
+def is_local(stack: str) -> bool:
+    """The emulator stack, also when named fully (``organization/project/local``)."""
+    return stack.rsplit("/", 1)[-1] == LOCAL_STACK
 
 
 def engine_env(
+    stack: str,
     *,
     backend_dir: Path | None = None,
+    passphrase: str | None = None,
     pulumi_home: Path | None = None,
+    base: Mapping[str, str] | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment for the CLI and the plugins it spawns: offline, file backend, our tools first."""
-    backend = Path(backend_dir or os.environ.get("FABRIC_PULUMI_BACKEND_DIR") or DEFAULT_BACKEND_DIR)
-    backend.mkdir(parents=True, exist_ok=True)
-    # The dynamic-provider plugin runs `python3 -m pulumi.dynamic`: the interpreter running this code
-    # (the project venv) must come first so the provider process can import fabric_resources.
-    path_parts = [str(Path(sys.executable).parent), str(TOOLS_DIR / "bin"), os.environ.get("PATH", "")]
-    env = {
-        "PATH": os.pathsep.join(p for p in path_parts if p),
-        "PULUMI_BACKEND_URL": backend.as_uri(),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
-        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", LOCAL_PASSPHRASE),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p),
-    }
+    """What to add to ``base`` (default: this process's environment) for the CLI to run ``stack``.
+
+    ``backend_dir``/``passphrase`` given explicitly always apply (tests, private set-ups); otherwise
+    only the ``local`` stack gets the project's defaults, and only where ``base`` sets nothing.
+    """
+    current = os.environ if base is None else base
+    # The dynamic-provider plugin runs `python3 -m pulumi.dynamic` when Pulumi.yaml names no
+    # virtualenv (Automation API inline programs): this interpreter must be found first.
+    path_parts = [str(Path(sys.executable).parent), str(TOOLS_DIR / "bin"), current.get("PATH", "")]
+    env = {"PATH": os.pathsep.join(p for p in path_parts if p), **_OFFLINE}
+    if backend_dir is not None:
+        Path(backend_dir).mkdir(parents=True, exist_ok=True)
+        env["PULUMI_BACKEND_URL"] = Path(backend_dir).as_uri()
+    elif is_local(stack) and not current.get("PULUMI_BACKEND_URL"):
+        DEFAULT_BACKEND_DIR.mkdir(parents=True, exist_ok=True)
+        env["PULUMI_BACKEND_URL"] = DEFAULT_BACKEND_DIR.as_uri()
+    if passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+    elif is_local(stack) and not (
+        "PULUMI_CONFIG_PASSPHRASE" in current or current.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    ):
+        env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     if pulumi_home is not None:
         env["PULUMI_HOME"] = str(pulumi_home)
     if extra:
@@ -56,10 +81,19 @@ def engine_env(
     return env
 
 
+def cli_environment(stack: str, *, backend_dir: Path | None = None, passphrase: str | None = None) -> dict[str, str]:
+    """The full environment for a ``pulumi`` subprocess working on ``stack`` (see ``engine_env``)."""
+    return {**os.environ, **engine_env(stack, backend_dir=backend_dir, passphrase=passphrase)}
+
+
+def require_cli() -> Path:
+    if not PULUMI.exists():
+        raise RuntimeError(f"The Pulumi CLI is not installed at {PULUMI}: run scripts/install-pulumi first.")
+    return PULUMI
+
+
 def pulumi_command() -> auto.PulumiCommand:
-    binary = TOOLS_DIR / "bin" / "pulumi"
-    if not binary.exists():
-        raise RuntimeError(f"The Pulumi CLI is not installed at {binary}: run scripts/install-pulumi first.")
+    require_cli()
     return auto.PulumiCommand(root=str(TOOLS_DIR), skip_version_check=True)
 
 
@@ -79,22 +113,38 @@ def select_stack(
     work_dir: Path = PROJECT_ROOT,
     project_settings: auto.ProjectSettings | None = None,
     backend_dir: Path | None = None,
+    passphrase: str | None = None,
     pulumi_home: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> auto.Stack:
-    """Create or select a stack of the project in ``work_dir`` (its Pulumi.yaml and stack configs)."""
-    env = engine_env(backend_dir=backend_dir, pulumi_home=pulumi_home, extra=extra_env)
+    """Automation API: create or select a stack of the project in ``work_dir`` with an inline program."""
+    env = engine_env(stack_name, backend_dir=backend_dir, passphrase=passphrase, pulumi_home=pulumi_home,
+                     extra=extra_env)
+    # A new stack gets passphrase secrets only where a passphrase is known; otherwise the backend's default.
+    secrets = "passphrase" if "PULUMI_CONFIG_PASSPHRASE" in env else None
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(work_dir),
         env_vars=env,
         pulumi_command=pulumi_command(),
         project_settings=project_settings,
         pulumi_home=str(pulumi_home) if pulumi_home else None,
-        secrets_provider="passphrase",
+        secrets_provider=secrets,
     )
     main = program or program_from_file(work_dir / "__main__.py")
     name = project_settings.name if project_settings else "fabric-resources"
     return auto.create_or_select_stack(stack_name=stack_name, project_name=name, program=main, opts=opts)
 
 
-__all__ = ["PROJECT_ROOT", "engine_env", "program_from_file", "pulumi_command", "select_stack"]
+__all__ = [
+    "LOCAL_PASSPHRASE",
+    "LOCAL_STACK",
+    "PROJECT_ROOT",
+    "PULUMI",
+    "cli_environment",
+    "engine_env",
+    "is_local",
+    "program_from_file",
+    "pulumi_command",
+    "require_cli",
+    "select_stack",
+]

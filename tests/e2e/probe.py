@@ -6,6 +6,7 @@ reference: the state holds a short pointer to this class, identical for every re
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -15,6 +16,8 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 
 class NoteProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
+        # A slow create lets a test interrupt a deployment while an operation is in flight.
+        time.sleep(float(props.get("delay") or 0))
         return CreateResult(id_=uuid.uuid4().hex, outs={"text": props["text"], "revision": 1})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -35,5 +38,9 @@ class Note(Resource):
     text: pulumi.Output[str]
     revision: pulumi.Output[int]
 
-    def __init__(self, name: str, text: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(NoteProvider(), name, {"text": text, "revision": None}, opts)
+    def __init__(self, name: str, text: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None,
+                 delay: float = 0) -> None:
+        props: dict[str, Any] = {"text": text, "revision": None}
+        if delay:
+            props["delay"] = delay
+        super().__init__(NoteProvider(), name, props, opts)
