@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fabric_resources.activities import dependency_problem, map_nested_activities, nested_activity_lists
 from fabric_resources.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -433,7 +434,7 @@ def validate_content(content: Mapping[str, Any]) -> PipelineContent:
     from pydantic import TypeAdapter
     from pydantic import ValidationError as PydanticValidationError
 
-    from fabric_resources.models.pipeline_content import Activity, PipelineContent, nested_activity_lists
+    from fabric_resources.models.pipeline_content import Activity, PipelineContent
 
     if not isinstance(content, Mapping):
         raise DefinitionError(
@@ -471,63 +472,17 @@ def validate_content(content: Mapping[str, Any]) -> PipelineContent:
 
 
 def _check_graph(activities: list[Any], path: tuple[str | int, ...]) -> None:
-    scope = _format_path(path)
-    index_of: dict[str, int] = {}
-    for i, activity in enumerate(activities):
-        if activity.name in index_of:
-            raise DefinitionError(
-                f"activity name {activity.name!r} is used by both {scope}[{index_of[activity.name]}] and "
-                f"{scope}[{i}]; rename one: names must be unique within an activity list",
-                field=_format_path((*path, i, "name")),
-            )
-        index_of[activity.name] = i
-
-    for i, activity in enumerate(activities):
-        for j, dep in enumerate(activity.depends_on):
-            if dep.activity not in index_of:
-                known = ", ".join(repr(n) for n in index_of) or "none"
-                raise DefinitionError(
-                    f"activity {activity.name!r} depends on {dep.activity!r}, which is not an activity of "
-                    f"{scope} (activities there: {known}); fix the name or remove the dependency "
-                    "(dependsOn can only name activities in the same list)",
-                    field=_format_path((*path, i, "dependsOn", j, "activity")),
-                )
-
-    # Depth-first search; a dependency on an activity still on the stack closes a cycle.
-    WHITE, GREY, BLACK = 0, 1, 2
-    colour = [WHITE] * len(activities)
-    stack: list[int] = []
-
-    def visit(i: int) -> None:
-        colour[i] = GREY
-        stack.append(i)
-        for j, dep in enumerate(activities[i].depends_on):
-            target = index_of[dep.activity]
-            if colour[target] == GREY:
-                cycle = [activities[k].name for k in stack[stack.index(target):]] + [activities[target].name]
-                raise DefinitionError(
-                    "dependency cycle: " + " -> ".join(repr(n) for n in cycle)
-                    + " (each depends on the next); remove one of these dependsOn entries",
-                    field=_format_path((*path, i, "dependsOn", j, "activity")),
-                )
-            if colour[target] == WHITE:
-                visit(target)
-        stack.pop()
-        colour[i] = BLACK
-
-    for i in range(len(activities)):
-        if colour[i] == WHITE:
-            visit(i)
+    problem = dependency_problem(
+        [a.name for a in activities], [[d.activity for d in a.depends_on] for a in activities],
+        scope=_format_path(path),
+    )
+    if problem is not None:
+        raise DefinitionError(problem.message, field=_format_path((*path, *problem.location)))
 
 
 # ---------------------------------------------------------------------------------------------
 # Canonical form and hash
 # ---------------------------------------------------------------------------------------------
-
-# Container keys that hold nested activity lists, whatever the activity type: canonicalisation
-# must also accept content that does not validate, so it goes by shape rather than by type.
-_NESTED_LIST_KEYS = ("ifTrueActivities", "ifFalseActivities", "activities", "defaultActivities")
-
 
 def _sorted(value: Any) -> Any:
     if isinstance(value, Mapping):
@@ -569,19 +524,9 @@ def _is_default_policy_value(key: str, value: Any) -> bool:
 
 
 def _canonical_type_properties(props: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(props)
-    for key in _NESTED_LIST_KEYS:
-        if isinstance(out.get(key), list):
-            out[key] = [_canonical_activity(a) for a in out[key]]
-    cases = out.get("cases")
-    if isinstance(cases, list):
-        out["cases"] = [
-            {**c, "activities": [_canonical_activity(a) for a in c["activities"]]}
-            if isinstance(c, Mapping) and isinstance(c.get("activities"), list)
-            else c
-            for c in cases
-        ]
-    return out
+    # By shape, whatever the activity type: canonicalisation must also accept content that does not
+    # validate.
+    return map_nested_activities(props, _canonical_activity)
 
 
 def canonicalize(content: Mapping[str, Any]) -> dict[str, Any]:

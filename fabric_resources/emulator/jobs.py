@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fabric_resources.activities import NESTED_ACTIVITY_KEYS, dependency_problem
+
 from .expressions import ExpressionError, equals, resolve, resolve_lenient, to_string
 from .http import utc_iso
 from .payloads import decode_payload
@@ -232,31 +234,6 @@ def _coerce_parameter(value: Any, declared: str | None) -> Any:
     except ValueError:
         return value
     return value
-
-
-def _dependency_problem(activities: list[dict[str, Any]]) -> str | None:
-    """Why a container's activities cannot run (unknown dependency, duplicate name, cycle)."""
-    names = [a.get("name") for a in activities]
-    if any(not isinstance(n, str) or not n for n in names):
-        return "every activity needs a non-empty 'name'"
-    if len(set(names)) != len(names):
-        return "activity names must be unique within a pipeline"
-    deps: dict[str, set[str]] = {}
-    for act in activities:
-        deps[act["name"]] = set()
-        for dep in act.get("dependsOn") or []:
-            target = dep.get("activity") if isinstance(dep, dict) else None
-            if target not in names:
-                return f"activity '{act['name']}' depends on unknown activity '{target}'"
-            deps[act["name"]].add(str(target))
-    remaining = dict(deps)
-    while remaining:
-        ready = [n for n, d in remaining.items() if not d & set(remaining)]
-        if not ready:
-            return f"dependency cycle between activities: {', '.join(sorted(remaining))}"
-        for n in ready:
-            del remaining[n]
-    return None
 
 
 def _condition_met(status: str, conditions: Iterable[str]) -> bool:
@@ -489,9 +466,15 @@ class JobEngine:
     # -- activities -----------------------------------------------------------------------
     def _run_container(self, run: Run, activities: list[dict[str, Any]], scope: Scope) -> _ContainerOutcome:
         """Run a list of activities honouring dependsOn; parallel where the graph allows."""
-        problem = _dependency_problem(activities)
+        problem = dependency_problem(
+            [a.get("name") for a in activities],
+            [[d.get("activity") if isinstance(d, dict) else None for d in a.get("dependsOn") or []]
+             for a in activities],
+            scope="activities",
+        )
         if problem is not None:
-            return _ContainerOutcome(False, None, {"errorCode": "InvalidPipelineDefinition", "message": problem})
+            return _ContainerOutcome(False, None, {"errorCode": "InvalidPipelineDefinition",
+                                                   "message": problem.message})
         by_name = {a["name"]: a for a in activities}
         status: dict[str, str] = {}
         errors: dict[str, dict[str, Any]] = {}
@@ -854,8 +837,7 @@ class _joined:
 def _inputs_of(props: dict[str, Any], scope: Scope) -> dict[str, Any]:
     """The ``input`` of an activity run: its typeProperties with expressions evaluated where the
     emulator can, nested activity lists left out."""
-    shown = {k: v for k, v in props.items() if k not in (
-        "activities", "ifTrueActivities", "ifFalseActivities", "cases", "defaultActivities")}
+    shown = {k: v for k, v in props.items() if k not in NESTED_ACTIVITY_KEYS}
     value = resolve_lenient(shown, scope)
     return value if isinstance(value, dict) else {}
 

@@ -14,8 +14,8 @@ Attributes are snake_case; the JSON keys are the camelCase aliases (``dependsOn`
 ``typeProperties``...). Validation reports locations by alias, so error paths read like the file.
 
 Container activities (IfCondition, ForEach, Until, Switch) keep their inner activities inside
-``typeProperties`` as raw dicts; :func:`nested_activity_lists` says where those lists live and
-:mod:`fabric_resources.definitions` validates them scope by scope.
+``typeProperties`` as raw dicts; :mod:`fabric_resources.activities` says where those lists live
+(re-exported here) and :mod:`fabric_resources.definitions` validates them scope by scope.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from fabric_resources.activities import CONTAINER_ACTIVITY_KEYS, nested_activity_lists
 
 __all__ = [
     "CONTAINER_ACTIVITY_KEYS",
@@ -49,16 +51,6 @@ PARAMETER_TYPES: dict[str, str] = {
     t.lower(): t for t in ("String", "Int", "Float", "Bool", "Array", "Object", "SecureString")
 }
 VARIABLE_TYPES: dict[str, str] = {t.lower(): t for t in ("String", "Boolean", "Array", "Integer")}
-
-#: Where container activities hold nested activity lists, by activity type. Switch additionally
-#: nests lists under ``typeProperties.cases[i].activities`` (see :func:`nested_activity_lists`).
-CONTAINER_ACTIVITY_KEYS: dict[str, tuple[str, ...]] = {
-    "IfCondition": ("ifTrueActivities", "ifFalseActivities"),
-    "ForEach": ("activities",),
-    "Until": ("activities",),
-    "Switch": ("defaultActivities",),
-}
-
 
 class _Model(BaseModel):
     # extra="allow": unknown fields are legal (see the module docstring).
@@ -189,24 +181,3 @@ class PipelineContent(_Model):
     name: str | None = None
     object_id: str | None = None
     properties: PipelineProperties
-
-
-def nested_activity_lists(activity_type: str, type_properties: Any) -> list[tuple[tuple[str | int, ...], Any]]:
-    """The nested activity lists of a container activity, as (location in typeProperties, raw value).
-
-    The raw value is returned as found (it may not even be a list): the caller validates it and
-    reports a precise location. Non-container activities yield nothing.
-    """
-    if not isinstance(type_properties, dict):
-        return []
-    found: list[tuple[tuple[str | int, ...], Any]] = []
-    if activity_type == "Switch":
-        cases = type_properties.get("cases")
-        if isinstance(cases, list):
-            for i, case in enumerate(cases):
-                if isinstance(case, dict) and "activities" in case:
-                    found.append((("cases", i, "activities"), case["activities"]))
-    for key in CONTAINER_ACTIVITY_KEYS.get(activity_type, ()):
-        if key in type_properties:
-            found.append(((key,), type_properties[key]))
-    return found

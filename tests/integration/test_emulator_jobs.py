@@ -185,6 +185,30 @@ def test_a_payload_accepted_at_create_also_runs(api: Api) -> None:
     assert job["status"] == "Completed", job
 
 
+def test_a_pipeline_whose_dependencies_cannot_run_fails_with_the_reason(api: Api) -> None:
+    """The service stores what it is given; the run, not the create, refuses a cycle (nested too)."""
+    ws = api.workspace()
+    cycle = [
+        {"name": "A", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
+         "dependsOn": [{"activity": "B", "dependencyConditions": ["Succeeded"]}]},
+        {"name": "B", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
+         "dependsOn": [{"activity": "A", "dependencyConditions": ["Succeeded"]}]},
+    ]
+    job = api.wait(api.run(ws, api.pipeline(ws, {"properties": {"activities": cycle}})))
+    assert job["status"] == "Failed"
+    assert job["failureReason"]["errorCode"] == "InvalidPipelineDefinition"
+    assert "dependency cycle: 'A' -> 'B' -> 'A'" in job["failureReason"]["message"]
+
+    nested = [{"name": "If", "type": "IfCondition",
+               "typeProperties": {"expression": {"value": "@true", "type": "Expression"},
+                                  "ifTrueActivities": [
+                                      {"name": "T", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1},
+                                       "dependsOn": [{"activity": "Gone", "dependencyConditions": ["Succeeded"]}]}]}}]
+    job = api.wait(api.run(ws, api.pipeline(ws, {"properties": {"activities": nested}})))
+    assert job["status"] == "Failed"
+    assert "'Gone'" in job["failureReason"]["message"] and "'T'" in job["failureReason"]["message"]
+
+
 def test_cancel_stops_a_long_run(api: Api) -> None:
     ws = api.workspace()
     item = api.pipeline(ws, {"properties": {"activities": [
