@@ -17,6 +17,7 @@ _EXPORTS = {
     "WorkspaceRoleAssignment": "fabric_resources.providers",
     "DataPipeline": "fabric_resources.providers",
     "PipelineSchedule": "fabric_resources.providers",
+    "Folder": "fabric_resources.providers",
     # connection and client
     "FabricSettings": "fabric_resources.settings",
     "FabricClient": "fabric_resources.client",

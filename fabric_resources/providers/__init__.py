@@ -5,6 +5,7 @@ Each module holds the inputs model (`...Args`, used by `check`), the provider an
 
 from fabric_resources.providers._base import FabricProvider, FabricProviderError
 from fabric_resources.providers.data_pipeline import DataPipeline, DataPipelineArgs, DataPipelineProvider
+from fabric_resources.providers.folder import Folder, FolderArgs, FolderProvider
 from fabric_resources.providers.role_assignment import (
     WorkspaceRoleAssignment,
     WorkspaceRoleAssignmentArgs,
@@ -22,6 +23,9 @@ __all__ = [
     "DataPipelineArgs",
     "DataPipelineProvider",
     "FabricProvider",
+    "Folder",
+    "FolderArgs",
+    "FolderProvider",
     "FabricProviderError",
     "PipelineSchedule",
     "PipelineScheduleArgs",
