@@ -19,14 +19,16 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
 from pulumi.runtime import rpc
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from fabric_resources.errors import FabricError, NotFoundError, describe_error
+from fabric_resources.formats import GUID_PATTERN
 from fabric_resources.settings import CONFIG_KEYS, FabricSettings
 
 if TYPE_CHECKING:
@@ -150,6 +152,23 @@ def field_adapters(model: type[BaseModel]) -> dict[str, TypeAdapter[Any]]:
     return adapters
 
 
+def _names_a_guid(annotation: Any, metadata: list[Any]) -> bool:
+    """Whether a field is typed ``Guid`` (or ``Guid | None``): its constraints carry GUID_PATTERN."""
+    if any(getattr(m, "pattern", None) == GUID_PATTERN for m in metadata):
+        return True
+    for arg in get_args(annotation):
+        if isinstance(arg, FieldInfo) and _names_a_guid(arg.annotation, arg.metadata):
+            return True
+        if _names_a_guid(arg, []):
+            return True
+    return False
+
+
+def id_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The inputs of ``model`` that hold a Fabric id (workspace, item, capacity, folder, principal)."""
+    return frozenset(n for n, info in model.model_fields.items() if _names_a_guid(info.annotation, info.metadata))
+
+
 def _format_validation_error(exc: ValidationError) -> str:
     messages = []
     for err in exc.errors():
@@ -185,6 +204,7 @@ class FabricProvider(ResourceProvider):
     normalizers: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
     _adapters_cache: ClassVar[dict[type, dict[str, TypeAdapter[Any]]]] = {}
+    _id_fields_cache: ClassVar[dict[type, frozenset[str]]] = {}
 
     # -- settings and client -----------------------------------------------------------------
     def configure(self, req: ConfigureRequest) -> None:
@@ -215,6 +235,13 @@ class FabricProvider(ResourceProvider):
             cls._adapters_cache[cls] = adapters
         return adapters
 
+    @classmethod
+    def _id_fields(cls) -> frozenset[str]:
+        ids = cls._id_fields_cache.get(cls)
+        if ids is None:
+            ids = cls._id_fields_cache[cls] = id_fields(cls.inputs_model)
+        return ids
+
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = dict(news)
         failures: list[CheckFailure] = []
@@ -236,6 +263,10 @@ class FabricProvider(ResourceProvider):
                     CheckFailure(name, f"{self.kind}: invalid '{name}': {_format_validation_error(exc)}")
                 )
                 continue
+            if name in self._id_fields():
+                # Fabric accepts ids in any case and echoes them in lower case: one spelling in the
+                # inputs means no permanent diff, and creates recognise what the service answers.
+                validated = lower_id(validated)
             inputs[name] = self.normalize_input(name, validated)
         for name in news:
             if name not in fields and name not in self.output_only and not name.startswith("__"):
@@ -263,10 +294,18 @@ class FabricProvider(ResourceProvider):
             if contains_unknown(new):
                 changed.append(name)
                 continue
-            norm = self.normalizers.get(name, lambda v: v)
+            norm = self._compared_form(name)
             if not _same(norm(olds.get(name)), norm(new)):
                 changed.append(name)
         return changed
+
+    def _compared_form(self, name: str) -> Callable[[Any], Any]:
+        """The property's normalizer; ids are also compared in lower case (state written before
+        inputs were normalised may hold another spelling)."""
+        norm = self.normalizers.get(name, lambda v: v)
+        if name in self._id_fields():
+            return lambda v: lower_id(norm(v))
+        return norm
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # `olds` are the outputs in state; `__provider` and bookkeeping inputs (adopt_existing) are not

@@ -357,3 +357,22 @@ def test_one_client_per_settings_shared_by_all_providers_of_a_stack() -> None:
         for key in list(_base._CLIENTS):
             if key in (first._config_key, other._config_key):
                 del _base._CLIENTS[key]
+
+
+def test_check_lower_cases_every_id_input_once_in_the_base() -> None:
+    up = str.upper
+    pipeline = DataPipelineProvider().check({}, pipeline_inputs(workspace_id=up(WS), folder_id=up(ITEM)))
+    assert (pipeline.inputs["workspace_id"], pipeline.inputs["folder_id"]) == (WS, ITEM)
+    role = WorkspaceRoleAssignmentProvider().check(
+        {}, {"workspace_id": up(WS), "principal_id": up(PRINCIPAL), "principal_type": "User", "role": "Viewer"})
+    assert (role.inputs["workspace_id"], role.inputs["principal_id"]) == (WS, PRINCIPAL)
+    schedule = PipelineScheduleProvider().check({}, {
+        "workspace_id": up(WS), "pipeline_id": up(ITEM), "job_type": "Pipeline", "enabled": True,
+        "configuration": {"type": "Cron", "interval": 5, "startDateTime": "2025-01-01T00:00:00",
+                          "endDateTime": "2030-01-01T00:00:00", "localTimeZoneId": "UTC"}})
+    assert (schedule.inputs["workspace_id"], schedule.inputs["pipeline_id"]) == (WS, ITEM)
+    workspace = WorkspaceProvider().check({}, {"display_name": "Sales", "capacity_id": up(WS)})
+    assert workspace.inputs["capacity_id"] == WS
+    # A state written before normalisation (upper-case capacity) is not a change either.
+    p = WorkspaceProvider()
+    assert p.diff("id", {"display_name": "Sales", "capacity_id": up(WS)}, dict(workspace.inputs)).changes is False
