@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,17 @@ class LoadedDefinition:
         if self.source_path is not None and self.source_path.suffix == f".{ITEM_TYPE}":
             return self.source_path.stem
         return None
+
+    @property
+    def logical_id(self) -> str | None:
+        """The item folder's ``.platform`` ``config.logicalId`` (lower case): the identity Fabric's
+        git integration gives the item in every workspace. None when absent or the all-zero
+        placeholder ("not assigned yet")."""
+        config = (self.platform or {}).get("config")
+        value = config.get("logicalId") if isinstance(config, dict) else None
+        if not isinstance(value, str) or uuid.UUID(value).int == 0:
+            return None
+        return value.lower()
 
     @property
     def description(self) -> str | None:
@@ -263,6 +275,14 @@ def _load_platform(path: Path) -> dict[str, Any]:
     metadata = platform.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise DefinitionError(f"{path}: metadata must be an object", field=f"{PLATFORM_FILE}.metadata")
+    config = platform.get("config")
+    logical_id = config.get("logicalId") if isinstance(config, dict) else None
+    if logical_id is not None and not _is_guid(logical_id):
+        raise DefinitionError(
+            f"{path}: config.logicalId {logical_id!r} is not a GUID; fix it or remove it (a logicalId "
+            "is then derived from the project, stack and resource name)",
+            field=f"{PLATFORM_FILE}.config.logicalId",
+        )
     item_type = (metadata or {}).get("type")
     if item_type is not None and item_type != ITEM_TYPE:
         raise DefinitionError(
@@ -271,6 +291,16 @@ def _load_platform(path: Path) -> dict[str, Any]:
             field=f"{PLATFORM_FILE}.metadata.type",
         )
     return platform
+
+
+def _is_guid(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
 
 
 def _json_type(value: Any) -> str:

@@ -8,7 +8,13 @@ from urllib.parse import quote
 
 from fabric_resources.client._lro import LroPoller
 from fabric_resources.client._transport import Transport, response_json
-from fabric_resources.errors import AlreadyExistsError, FabricError, ServiceError, TransportError
+from fabric_resources.errors import (
+    AlreadyExistsError,
+    DeadlineExceededError,
+    FabricError,
+    ServiceError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from fabric_resources.client._client import FabricClient
@@ -41,11 +47,21 @@ def create_with_recovery(send: Callable[[], T], find: Callable[[], T | None], *,
     not blindly repeated (it could make a duplicate, or fail with "name in use" for our own
     object). Workspace and item names are unique, so we look the name up instead: found means
     the earlier attempt did the work; not found means it did not, and sending again is safe.
+
+    A long-running create whose deadline passed is looked up too, but never resent: the operation
+    may still be running, and a second one would only race it. Whatever ``find`` returns is what
+    the caller gets, so a caller that must prove the found object is its own (not a same-named one
+    someone made meanwhile) does that with what ``find`` returned.
     """
     last: FabricError | None = None
     for attempt in range(rounds):
         try:
             return send()
+        except DeadlineExceededError:
+            found = find()
+            if found is not None:
+                return found
+            raise
         except TransportError as exc:
             if not exc.sent:
                 raise

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fabric_resources.client._base import Area, create_with_recovery, expect_object, given, seg
 from fabric_resources.client._lro import ProgressCallback
 from fabric_resources.client._paging import iterate_values
+from fabric_resources.errors import FabricError
 from fabric_resources.models.items import Item, ItemDefinition
 
 __all__ = ["DataPipelines", "Items"]
@@ -27,8 +28,14 @@ class Items(Area):
     def create(self, workspace_id: str, *, display_name: str, type: str, description: str | None = None,
                definition: ItemDefinition | None = None, folder_id: str | None = None,
                creation_payload: dict[str, Any] | None = None,
-               on_progress: ProgressCallback | None = None) -> Item:
-        """Create an item (201, or 202 followed to the result). Recovers a lost answer by name."""
+               on_progress: ProgressCallback | None = None,
+               find: Callable[[], Item | None] | None = None) -> Item:
+        """Create an item (201, or 202 followed to the result).
+
+        An answer that leaves the outcome unknown (lost, 5xx, an operation past its deadline or
+        finished without a result) is settled by ``find`` (default: the item of that name and type);
+        see ``create_with_recovery``.
+        """
         body: dict[str, Any] = {"displayName": display_name, "type": type}
         if description is not None:
             body["description"] = description
@@ -39,13 +46,21 @@ class Items(Area):
         if creation_payload is not None:
             body["creationPayload"] = creation_payload
 
+        lookup = find or (lambda: self.find(workspace_id, display_name, type=type))
+
         def send() -> Item:
             resp = self._t.request("POST", self._base(workspace_id), json=body)
-            result = expect_object(self._lro.result(resp, on_progress=on_progress), "create item")
-            return self._model(result)
+            result = self._lro.result(resp, on_progress=on_progress)
+            if result is None and resp.status_code == 202:
+                # The operation succeeded but offers no result: the item exists, find it.
+                found = lookup()
+                if found is None:
+                    raise FabricError(f"creating item '{display_name}': the operation succeeded without a "
+                                      "result, and no item of that name is listed")
+                return found
+            return self._model(expect_object(result, "create item"))
 
-        return create_with_recovery(send, lambda: self.find(workspace_id, display_name, type=type),
-                                    rounds=self._t.policy.max_attempts)
+        return create_with_recovery(send, lookup, rounds=self._t.policy.max_attempts)
 
     def get(self, workspace_id: str, item_id: str) -> Item:
         return self._model(self._json("GET", f"{self._base(workspace_id)}/{seg(item_id)}"))
@@ -117,10 +132,11 @@ class DataPipelines(Items):
     def create(self, workspace_id: str, *, display_name: str, type: str = "DataPipeline",
                description: str | None = None, definition: ItemDefinition | None = None,
                folder_id: str | None = None, creation_payload: dict[str, Any] | None = None,
-               on_progress: ProgressCallback | None = None) -> Item:
+               on_progress: ProgressCallback | None = None,
+               find: Callable[[], Item | None] | None = None) -> Item:
         return super().create(workspace_id, display_name=display_name, type=type, description=description,
                               definition=definition, folder_id=folder_id, creation_payload=creation_payload,
-                              on_progress=on_progress)
+                              on_progress=on_progress, find=find)
 
     def _model(self, data: Any) -> Item:
         if isinstance(data, dict):

@@ -6,7 +6,7 @@ also carry ``properties.activeValueSetName``, which only these endpoints can set
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fabric_resources.client._base import seg
@@ -32,10 +32,11 @@ class VariableLibraries(Items):
     def create(self, workspace_id: str, *, display_name: str, type: str = ITEM_TYPE,
                description: str | None = None, definition: ItemDefinition | None = None,
                folder_id: str | None = None, creation_payload: dict[str, Any] | None = None,
-               on_progress: ProgressCallback | None = None) -> VariableLibrary:
+               on_progress: ProgressCallback | None = None,
+               find: Callable[[], Item | None] | None = None) -> VariableLibrary:
         item = super().create(workspace_id, display_name=display_name, type=type, description=description,
                               definition=definition, folder_id=folder_id, creation_payload=creation_payload,
-                              on_progress=on_progress)
+                              on_progress=on_progress, find=find)
         # A create answered through an LRO result may not carry properties: read them back then.
         typed = _typed(item)
         return typed if typed.properties is not None else self.get(workspace_id, item.id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import fnmatch
 import random
 import threading
 import time
@@ -135,11 +136,14 @@ class V1Gate:
         ctx = self.ctx
         route = f"{scope['method']} {self._template(scope)}"
         ctx.stats.record(route)
+        # fault_route narrows the random faults (not route_errors, which names its routes itself).
+        pattern = str(ctx.cfg("fault_route") or "")
+        faulty = not pattern or fnmatch.fnmatchcase(route, pattern)
 
-        latency = float(ctx.cfg("latency_ms") or 0)
+        latency = float(ctx.cfg("latency_ms") or 0) if faulty else 0.0
         if latency > 0:
             await asyncio.sleep(latency / 1000.0)
-        if self.random.random() < float(ctx.cfg("drop_rate") or 0):
+        if faulty and self.random.random() < float(ctx.cfg("drop_rate") or 0):
             await _cut_connection(send)  # the request was not processed
             return
         forced = (ctx.cfg("route_errors") or {}).get(route)
@@ -149,7 +153,7 @@ class V1Gate:
                               f"This route fails on purpose (the emulator's route_errors for '{route}').",
                               {"Retry-After": "1"} if str(forced) == "503" else None)
             return
-        if self.random.random() < float(ctx.cfg("error_rate") or 0):
+        if faulty and self.random.random() < float(ctx.cfg("error_rate") or 0):
             if self.random.random() < 0.5:
                 await _send_error(send_with_id, request_id, 500, "InternalServerError",
                                   "An internal error occurred (fault injected by the emulator).")
@@ -184,7 +188,7 @@ class V1Gate:
                                   f"Request is blocked by the upstream service until: retry after {retry_after}s.",
                                   {"Retry-After": retry_after})
                 return
-        if self.random.random() < float(ctx.cfg("drop_after_rate") or 0):
+        if faulty and self.random.random() < float(ctx.cfg("drop_after_rate") or 0):
             # The handler runs to completion (its transaction commits, a job starts) but its answer
             # never reaches the client: the case where resending a POST would do the work twice.
             try:

@@ -27,6 +27,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Operations end with status "Undefined" (the spec's fifth status); their work is still applied,
     # so a client learns nothing about an outcome that did happen.
     "lro_undefined": False,
+    # Succeeded operations offer no result (no Location, an empty /result): what a client must settle.
+    "lro_no_result": False,
     # Throttling per principal: at most `throttle_limit` requests per window (0 = off).
     "throttle_limit": 0,
     "throttle_window_seconds": 1.0,
@@ -40,6 +42,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "drop_after_rate": 0.0,
     # Routes answered with an error, not processed: {"GET /v1/<route template>": "503"} (500 | 503).
     "route_errors": {},
+    # Which requests the four faults above apply to: a glob over "METHOD /v1/route/template"
+    # (e.g. "POST /v1/workspaces/{workspaceId}/items"); "" means every /v1 request.
+    "fault_route": "",
     # Multiplies every simulated duration (jobs, schedules, capacity assignment).
     "time_factor": 1.0,
     "activity_duration_seconds": 0.5,

@@ -102,7 +102,7 @@ def complete_if_due(ctx: EmulatorContext, conn: sqlite3.Connection, op: dict[str
             applier = APPLIERS.get(op["kind"])
             if applier is not None and op.get("work") is not None:
                 produced = applier(ctx, conn, op["work"])
-                if produced is not None:
+                if produced is not None and not ctx.cfg("lro_no_result"):
                     op["result"] = produced
             op["state"] = "succeeded"
         except ApiError as exc:

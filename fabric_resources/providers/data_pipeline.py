@@ -11,6 +11,7 @@ definition back).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Annotated, Any, ClassVar
@@ -29,7 +30,7 @@ from fabric_resources.definitions import (
     validate_content,
 )
 from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
-from fabric_resources.models import ItemDefinition
+from fabric_resources.models import Item, ItemDefinition
 from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
@@ -41,10 +42,30 @@ from fabric_resources.providers._base import (
     translate_errors,
 )
 
-__all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelineProvider"]
+__all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelineProvider", "default_logical_id"]
 
 ITEM_TYPE = "DataPipeline"
 EMPTY_PIPELINE: dict[str, Any] = {"properties": {"activities": []}}
+# Fixed forever: changing it would change every derived logicalId, and with it which live items a
+# stack recognises as its own.
+LOGICAL_ID_NAMESPACE = uuid.UUID("6f3c1d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+
+
+def default_logical_id(project: str, stack: str, resource_name: str, type_name: str = ITEM_TYPE) -> str:
+    """The logicalId a declared item gets when its folder names none: the same for every run of the
+    same project, stack and resource, different for any other (so two stacks never claim one item)."""
+    return str(uuid.uuid5(LOGICAL_ID_NAMESPACE, f"{project}/{stack}/{type_name}/{resource_name}"))
+
+
+def live_logical_id(definition: ItemDefinition) -> str | None:
+    """``config.logicalId`` of the ``.platform`` part of a definition read from Fabric (lower case)."""
+    try:
+        _content, platform = parse_definition_parts(definition.parts)
+    except DefinitionError:
+        return None
+    config = (platform or {}).get("config")
+    value = config.get("logicalId") if isinstance(config, dict) else None
+    return value.lower() if isinstance(value, str) else None
 
 
 def canonical_text(text: Any) -> Any:
@@ -65,6 +86,7 @@ class DataPipelineArgs(BaseModel):
     description: Annotated[str, Field(max_length=256)] | None = None
     definition: Annotated[str, Field(min_length=2)]
     folder_id: Guid | None = None
+    logical_id: Guid | None = None
     adopt_existing: bool = False
 
 
@@ -72,14 +94,22 @@ class DataPipelineProvider(FabricProvider):
     kind = "DataPipeline"
     inputs_model = DataPipelineArgs
     replace_on = ("workspace_id",)
-    compared = ("display_name", "description", "definition", "folder_id")
+    compared = ("display_name", "description", "definition", "folder_id", "logical_id")
     output_only = ("definition_hash",)
     normalizers: ClassVar[dict[str, Any]] = {
         "workspace_id": lower_id,
         "description": optional_text,
         "definition": canonical_text,
         "folder_id": lambda v: lower_id(optional_text(v)),
+        "logical_id": lower_id,
     }
+
+    def changed_properties(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        changed = super().changed_properties(olds, news)
+        # A logicalId left unset is Fabric's to choose: not managed, never a change.
+        if news.get("logical_id") is None and "logical_id" in changed:
+            changed.remove("logical_id")
+        return changed
 
     def normalize_input(self, name: str, value: Any) -> Any:
         if name == "definition":
@@ -98,12 +128,17 @@ class DataPipelineProvider(FabricProvider):
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
-    def _definition(text: str, display_name: str, description: str | None) -> ItemDefinition:
-        parts = build_definition_parts(text, None, display_name=display_name, description=description)
+    def _definition(text: str, display_name: str, description: str | None,
+                    logical_id: str | None = None) -> ItemDefinition:
+        # The content is the user's; the `.platform` part is ours to write, and only to carry the
+        # logicalId that marks the item as this resource's (Fabric keeps it from create on).
+        platform = {"config": {"version": "2.0", "logicalId": logical_id}} if logical_id else None
+        parts = build_definition_parts(text, platform, display_name=display_name, description=description)
         return ItemDefinition.model_validate({"parts": parts})
 
     @staticmethod
-    def _outputs(ws_id: str, item: Any, canonical: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    def _outputs(ws_id: str, item: Any, canonical: str, props: Mapping[str, Any],
+                 logical_id: str | None = None) -> dict[str, Any]:
         """The outputs; ``canonical`` is the definition's canonical JSON (computed once by the caller)."""
         return {
             "workspace_id": ws_id,
@@ -112,6 +147,7 @@ class DataPipelineProvider(FabricProvider):
             "definition": canonical,
             "definition_hash": canonical_hash(canonical),
             "folder_id": optional_text(getattr(item, "folder_id", None)),
+            "logical_id": lower_id(logical_id if logical_id is not None else props.get("logical_id")),
             "adopt_existing": bool(props.get("adopt_existing")),
         }
 
@@ -122,42 +158,129 @@ class DataPipelineProvider(FabricProvider):
         name = props["display_name"]
         description = optional_text(props.get("description"))
         text = props["definition"]
+        logical_id = lower_id(props.get("logical_id"))
         canonical = canonical_json(parse_content(text))
+        settled: list[Item] = []
+
+        def find_by_name() -> Item | None:
+            # A lost answer is settled by this lookup; what it finds is proven ours below.
+            found = client.items.find(ws_id, name, type=ITEM_TYPE)
+            if found is not None:
+                settled.append(found)
+            return found
+
         try:
             item = client.items.create(
                 ws_id,
                 display_name=name,
                 type=ITEM_TYPE,
                 description=description,
-                definition=self._definition(text, name, description),
+                definition=self._definition(text, name, description, logical_id),
                 folder_id=optional_text(props.get("folder_id")),
+                find=find_by_name,
             )
+            if settled and item is settled[-1]:
+                item = self._take_over(ws_id, item, props, canonical, reason="settled by lookup")
         except AlreadyExistsError as exc:
-            if not props.get("adopt_existing"):
-                raise FabricProviderError(
-                    f"a data pipeline named '{name}' already exists in workspace {ws_id} "
-                    f"({describe_error(exc)}); set adopt_existing=True to take it over, or rename it"
-                ) from None
-            item = self._adopt(ws_id, name, description, text)
+            item = self._existing(ws_id, props, canonical, exc)
         except FabricError as exc:
             raise FabricProviderError(
                 f"creating data pipeline '{name}' in workspace {ws_id} failed: {describe_error(exc)}"
             ) from None
         return CreateResult(item.id, self._outputs(ws_id, item, canonical, props))
 
-    def _adopt(self, ws_id: str, name: str, description: str | None, text: str) -> Any:
-        """Take over the same-named item: bring its description and definition to the declared state."""
+    def _existing(self, ws_id: str, props: dict[str, Any], canonical: str, exc: FabricError) -> Any:
+        """The create was refused as a duplicate: take over the item if it is provably ours (our
+        logicalId) or adoption was asked for; otherwise refuse, naming the fix."""
         client = self.client
-        with translate_errors(f"adopting data pipeline '{name}' in workspace {ws_id}"):
-            item = client.items.find(ws_id, name, type=ITEM_TYPE)
-            if item is None:
-                raise FabricProviderError(
-                    f"'{name}' is reported as taken in workspace {ws_id} but no data pipeline has that name "
-                    "(another item type uses it); choose another display_name"
+        name = props["display_name"]
+        with translate_errors(f"looking up data pipeline '{name}' in workspace {ws_id}"):
+            found = client.items.find(ws_id, name, type=ITEM_TYPE)
+            if found is None and props.get("logical_id"):
+                # The name is free, so the conflict is the logicalId: an item under another name
+                # holds it (renamed in the portal, or two resources given one logical_id). Only an
+                # explicit adoption takes it: silently, it could end up with two owners.
+                holder = self._find_by_logical_id(ws_id, lower_id(props["logical_id"]))
+                if holder is not None and not props.get("adopt_existing"):
+                    raise FabricProviderError(
+                        f"data pipeline '{holder.display_name}' ({holder.id}) in workspace {ws_id} already holds "
+                        f"this resource's logicalId {lower_id(props['logical_id'])} ({describe_error(exc)}); "
+                        f"rename it back to '{name}', give this resource another logical_id, or set "
+                        "adopt_existing=True to take it over (and rename it)"
+                    )
+                found = holder
+        if found is None:
+            raise FabricProviderError(
+                f"'{name}' is reported as taken in workspace {ws_id} ({describe_error(exc)}) but no data "
+                "pipeline has that name (another item type uses it); choose another display_name"
+            )
+        return self._take_over(ws_id, found, props, canonical, reason=describe_error(exc))
+
+    def _find_by_logical_id(self, ws_id: str, logical_id: str) -> Item | None:
+        client = self.client
+        for item in client.items.list(ws_id, type=ITEM_TYPE):
+            if live_logical_id(client.items.get_definition(ws_id, item.id)) == logical_id:
+                return item
+        return None
+
+    def _take_over(self, ws_id: str, item: Item, props: dict[str, Any], canonical: str, *, reason: str) -> Any:
+        """Bring ``item`` to the declared state if it is ours or adoption is asked for.
+
+        Ours means: it carries this resource's logicalId (an earlier create of this very resource
+        reached Fabric but not the state). Anything else is someone else's, and taking it over
+        silently could make two owners of one object.
+        """
+        client = self.client
+        logical_id = lower_id(props.get("logical_id"))
+        adopt = bool(props.get("adopt_existing"))
+        with translate_errors(f"reading data pipeline '{item.display_name}' in workspace {ws_id}"):
+            live = client.items.get_definition(ws_id, item.id)
+        live_id = live_logical_id(live)
+        ours = logical_id is not None and live_id == logical_id
+        settled = reason == "settled by lookup"
+        if ours:
+            if not settled:
+                pulumi.log.info(
+                    f"data pipeline '{item.display_name}' ({item.id}) in workspace {ws_id} carries this "
+                    f"resource's logicalId {logical_id}: an earlier deployment created it without recording "
+                    "it; taking it over"
                 )
-            if optional_text(item.description) != description:
-                item = client.items.update(ws_id, item.id, description=description or "")
-            client.items.update_definition(ws_id, item.id, self._definition(text, name, description))
+        elif not adopt and (logical_id is not None or not settled):
+            # Without a declared logicalId (direct use of the provider) a lookup after a lost answer
+            # is all there is to go on; a name conflict stays a conflict.
+            whose = f"its logicalId is {live_id}" if live_id else "it has no logicalId"
+            mine = f", this resource's is {logical_id}" if logical_id else ""
+            raise FabricProviderError(
+                f"a data pipeline named '{item.display_name}' already exists in workspace {ws_id} ({reason}) "
+                f"and was not created by this resource ({whose}{mine}); set adopt_existing=True to take it "
+                "over, or rename it"
+            )
+        return self._converge(ws_id, item, live, props, canonical)
+
+    def _converge(self, ws_id: str, item: Item, live: ItemDefinition, props: dict[str, Any], canonical: str) -> Any:
+        """Make a found item what the resource declares: name, description, definition (compared
+        canonically, sent as declared), logicalId and folder; each call only when it differs."""
+        client = self.client
+        name = props["display_name"]
+        description = optional_text(props.get("description"))
+        logical_id = lower_id(props.get("logical_id"))
+        folder = lower_id(optional_text(props.get("folder_id")))
+        with translate_errors(f"taking over data pipeline '{item.display_name}' in workspace {ws_id}"):
+            if item.display_name != name or optional_text(item.description) != description:
+                item = client.items.update(ws_id, item.id, display_name=name, description=description or "")
+            try:
+                live_content, _platform = parse_definition_parts(live.parts)
+                same_content = canonical_json(live_content) == canonical
+            except DefinitionError:
+                same_content = False  # unreadable live content: replace it with the declared one
+            new_id = logical_id is not None and live_logical_id(live) != logical_id
+            if not same_content or new_id:
+                client.items.update_definition(
+                    ws_id, item.id, self._definition(props["definition"], name, description, logical_id),
+                    update_metadata=new_id,
+                )
+            if lower_id(optional_text(item.folder_id)) != folder:
+                item = client.items.move(ws_id, item.id, target_folder_id=folder)
         return item
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -169,8 +292,10 @@ class DataPipelineProvider(FabricProvider):
             return ReadResult("", {})
         item, definition = found
         content, _platform = parse_definition_parts(definition.parts)
-        outs = self._outputs(ws_id, item, canonical_json(content), props)
+        outs = self._outputs(ws_id, item, canonical_json(content), props, live_logical_id(definition))
         inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
+        if props.get("logical_id") is None:
+            inputs.pop("logical_id")  # not managed: nothing to drift from
         return ReadResult(id_, outs, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -185,8 +310,13 @@ class DataPipelineProvider(FabricProvider):
             item: Any = None
             if name != olds.get("display_name") or description != optional_text(olds.get("description")):
                 item = client.items.update(ws_id, id_, display_name=name, description=description or "")
-            if canonical != norm["definition"](olds.get("definition")):
-                client.items.update_definition(ws_id, id_, self._definition(text, name, description))
+            logical_id = lower_id(news.get("logical_id"))
+            new_id = logical_id is not None and logical_id != lower_id(olds.get("logical_id"))
+            if canonical != norm["definition"](olds.get("definition")) or new_id:
+                # A new logicalId is applied only with updateMetadata (the .platform's name and
+                # description sent are the declared ones, so nothing else changes with it).
+                client.items.update_definition(ws_id, id_, self._definition(text, name, description, logical_id),
+                                               update_metadata=new_id)
             new_folder = norm["folder_id"](news.get("folder_id"))
             if new_folder != norm["folder_id"](olds.get("folder_id")):
                 # None moves it back to the workspace root (e.g. undoing a move made in the portal).
@@ -210,8 +340,9 @@ def render_definition(
     parameters: Mapping[str, Any] | None,
     *,
     base_dir: str | os.PathLike[str] | None = None,
-) -> tuple[pulumi.Input[str], str | None, str | None]:
-    """(canonical content text - an Output when parameters are, display name and description from .platform).
+) -> tuple[pulumi.Input[str], str | None, str | None, str | None]:
+    """(canonical content text - an Output when parameters are, display name, description and
+    logicalId from .platform).
 
     Raises DefinitionError in the program (so `preview` fails before any API call) for unreadable files,
     JSON syntax errors and tokens without a parameter.
@@ -234,10 +365,10 @@ def render_definition(
         return canonical_text(text)
 
     if not tokens:
-        return render({}), loaded.display_name, loaded.description
+        return render({}), loaded.display_name, loaded.description, loaded.logical_id
     used = {t: params[t] for t in tokens}
     text_output = pulumi.Output.all(**used).apply(render)
-    return text_output, loaded.display_name, loaded.description
+    return text_output, loaded.display_name, loaded.description, loaded.logical_id
 
 
 class DataPipeline(Resource, module="fabric", name="DataPipeline"):
@@ -247,6 +378,11 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
     item folder (`<Name>.DataPipeline/` with pipeline-content.json and .platform); relative paths are
     resolved against `base_dir` (default: the working directory). `{{ name }}` tokens are filled from
     `parameters`. `display_name`/`description` default to the folder's .platform metadata.
+
+    `logical_id` is the item's identity in Fabric (`.platform` `config.logicalId`): by default the
+    item folder's own, else derived from project, stack and resource name. A live item carrying it
+    is recognised as this resource's (an earlier `up` created it but was interrupted before
+    recording it) and taken over; any other same-named item is refused unless `adopt_existing`.
     """
 
     workspace_id: pulumi.Output[str]
@@ -255,6 +391,7 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
     definition: pulumi.Output[str]
     definition_hash: pulumi.Output[str]
     folder_id: pulumi.Output[str | None]
+    logical_id: pulumi.Output[str | None]
     adopt_existing: pulumi.Output[bool]
 
     def __init__(
@@ -270,8 +407,13 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
         folder_id: pulumi.Input[str] | None = None,
         adopt_existing: bool = False,
         base_dir: str | os.PathLike[str] | None = None,
+        logical_id: pulumi.Input[str] | None = None,
     ) -> None:
-        text, platform_name, platform_description = render_definition(definition, parameters, base_dir=base_dir)
+        text, platform_name, platform_description, platform_logical_id = render_definition(
+            definition, parameters, base_dir=base_dir)
+        if logical_id is None:
+            logical_id = platform_logical_id or default_logical_id(
+                pulumi.get_project(), pulumi.get_stack(), resource_name)
         if display_name is None:
             display_name = platform_name
         if display_name is None:
@@ -287,6 +429,7 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
             "description": description,
             "definition": text,
             "folder_id": folder_id,
+            "logical_id": logical_id,
             "adopt_existing": adopt_existing,
             "definition_hash": None,
         }

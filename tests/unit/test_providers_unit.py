@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from fabric_resources.definitions import canonical_json, content_hash
 from fabric_resources.errors import DefinitionError
 from fabric_resources.models import DailyScheduleConfig
 from fabric_resources.providers import _base
-from fabric_resources.providers.data_pipeline import DataPipelineProvider, render_definition
+from fabric_resources.providers.data_pipeline import (
+    DataPipelineProvider,
+    default_logical_id,
+    render_definition,
+)
 from fabric_resources.providers.role_assignment import WorkspaceRoleAssignmentProvider
 from fabric_resources.providers.schedule import PipelineScheduleProvider
 from fabric_resources.providers.workspace import WorkspaceProvider
@@ -336,8 +341,10 @@ def test_render_definition_requires_every_token() -> None:
 
 def test_render_definition_of_a_folder_without_tokens_is_canonical_text() -> None:
     folder = REPO_ROOT / "pipelines" / "Parameterised Load.DataPipeline"
-    text, name, _description = render_definition(folder, {"unused": "x"})
+    text, name, _description, logical_id = render_definition(folder, {"unused": "x"})
     assert name == "Parameterised Load"
+    # The folder's own identity is kept (what Fabric's git integration calls this item everywhere).
+    assert logical_id == "c52b9e71-4d08-4f3a-8e6c-2a7d1b5f9e03"
     assert isinstance(text, str)
     assert text == canonical_json(json.loads(text))
 
@@ -376,3 +383,46 @@ def test_check_lower_cases_every_id_input_once_in_the_base() -> None:
     # A state written before normalisation (upper-case capacity) is not a change either.
     p = WorkspaceProvider()
     assert p.diff("id", {"display_name": "Sales", "capacity_id": up(WS)}, dict(workspace.inputs)).changes is False
+
+
+# -- logicalId ------------------------------------------------------------------------------------
+
+
+def test_default_logical_id_is_stable_and_distinct_per_project_stack_and_resource() -> None:
+    one = default_logical_id("proj", "dev", "ingest")
+    assert one == default_logical_id("proj", "dev", "ingest")
+    others = {default_logical_id("proj", "prod", "ingest"), default_logical_id("proj", "dev", "load"),
+              default_logical_id("other", "dev", "ingest")}
+    assert one not in others and len(others) == 3
+    assert uuid.UUID(one).version == 5
+
+
+def test_a_folder_without_logical_id_or_with_the_placeholder_gets_none(tmp_path: Path) -> None:
+    for config in ({}, {"config": {"version": "2.0", "logicalId": "00000000-0000-0000-0000-000000000000"}}):
+        folder = tmp_path / f"P{len(config)}.DataPipeline"
+        folder.mkdir()
+        (folder / "pipeline-content.json").write_text(json.dumps(CONTENT))
+        (folder / ".platform").write_text(json.dumps({"metadata": {"type": "DataPipeline"}, **config}))
+        assert render_definition(folder, {})[3] is None
+
+
+def test_a_folder_logical_id_that_is_not_a_guid_is_refused_naming_the_field(tmp_path: Path) -> None:
+    folder = tmp_path / "P.DataPipeline"
+    folder.mkdir()
+    (folder / "pipeline-content.json").write_text(json.dumps(CONTENT))
+    (folder / ".platform").write_text(json.dumps({"config": {"logicalId": "pipeline-1"}}))
+    with pytest.raises(DefinitionError) as err:
+        render_definition(folder, {})
+    assert err.value.field == ".platform.config.logicalId" and "not a GUID" in str(err.value)
+
+
+def test_pipeline_check_validates_logical_id_and_diff_sees_its_change() -> None:
+    provider = DataPipelineProvider()
+    assert "logical_id" in failures_of(provider.check({}, pipeline_inputs(logical_id="nope")))
+    lid = default_logical_id("p", "s", "r")
+    state = pipeline_state(logical_id=lid)
+    assert not provider.diff(ITEM, state, pipeline_inputs(logical_id=lid.upper())).changes
+    changed = provider.diff(ITEM, state, pipeline_inputs(logical_id=default_logical_id("p", "s", "x")))
+    assert changed.changes and not changed.replaces
+    # Left unset, it is Fabric's to choose: never a change.
+    assert not provider.diff(ITEM, state, pipeline_inputs(logical_id=None)).changes
