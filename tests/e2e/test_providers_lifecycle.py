@@ -446,6 +446,7 @@ def test_existing_objects_are_refused_unless_adopted(make_stack: Any, emulator: 
     message = str(err.value)
     assert "already exists" in message and "adopt_existing=True" in message
     assert "ItemDisplayNameAlreadyInUse" in message and "requestId=" in message
+    assert "was not created by this resource" in message  # its logicalId is Fabric's, not this stack's
     # The workspace was adopted (and converged); the pipeline was left alone.
     assert fabric.workspaces.get(ws.id).description == "managed"
     assert live_wait_seconds(fabric, ws.id, existing.id) == 42
@@ -475,12 +476,11 @@ def test_creates_missing_from_state_are_taken_over_not_duplicated(
     group = str(uuid.uuid4())
     hourly = {"type": "Cron", "interval": 60, "startDateTime": "2025-01-01T00:00:00Z",
               "endDateTime": "2035-01-01T00:00:00Z", "localTimeZoneId": "W. Europe Standard Time"}
-    flags: dict[str, Any] = {"adopt_ws": False, "adopt_pipeline": False, "member_type": None}
+    flags: dict[str, Any] = {"adopt_ws": False, "member_type": None}
 
     def program() -> None:
         ws = Workspace("ws", display_name=f"Lost {run}", adopt_existing=flags["adopt_ws"])
-        pipeline = DataPipeline("ingest", workspace_id=ws.id, display_name="Ingest", definition=content(1),
-                                adopt_existing=flags["adopt_pipeline"])
+        pipeline = DataPipeline("ingest", workspace_id=ws.id, display_name="Ingest", definition=content(1))
         schedule = PipelineSchedule("hourly", workspace_id=ws.id, pipeline_id=pipeline.id, enabled=True,
                                     configuration=hourly)
         if flags["member_type"]:
@@ -508,23 +508,22 @@ def test_creates_missing_from_state_are_taken_over_not_duplicated(
     assert live == {schedule_id: True, decoy.id: False}
     stack.preview(expect_no_changes=True)
 
-    # -- a workspace and pipeline created but never recorded: refused with the fix named ------------
+    # -- a workspace and pipeline created but never recorded: the workspace (not empty, so not
+    # provably ours) is refused with the fix named; the pipeline carries this stack's logicalId -----
     forget(stack, "ws", "ingest", "hourly")
     with pytest.raises(auto.CommandError) as err:
         stack.up()
     message = str(err.value)
     assert "WorkspaceNameAlreadyExists" in message and "adopt_existing=True" in message, message
-    flags["adopt_ws"] = True
-    with pytest.raises(auto.CommandError) as err:
-        stack.up()
-    message = str(err.value)
-    assert "ItemDisplayNameAlreadyInUse" in message and "adopt_existing=True" in message, message
-    assert "WorkspaceNameAlreadyExists" not in message  # the workspace was taken over this time
-
-    # -- opted in: everything converges onto the original objects, nothing is duplicated ------------
-    flags.update(adopt_pipeline=True, member_type="User")
-    converged = {k: v.value for k, v in stack.up().outputs.items()}
+    # Opted in for the workspace only: the pipeline is recognised as this stack's own and taken
+    # over with no flag, everything converges onto the original objects, nothing is duplicated.
+    flags.update(adopt_ws=True, member_type="User")
+    events: list[auto.EngineEvent] = []
+    converged = {k: v.value for k, v in stack.up(on_event=events.append).outputs.items()}
     assert converged == first
+    infos = [e.diagnostic_event.message for e in events
+             if e.diagnostic_event is not None and "carries this resource's logicalId" in e.diagnostic_event.message]
+    assert len(infos) == 1 and item_id in infos[0], infos
     assert [w.id for w in fabric.workspaces.list() if w.display_name == f"Lost {run}"] == [ws_id]
     assert [i.id for i in fabric.items.list(ws_id)] == [item_id]
     assert sorted(s.id for s in fabric.schedules.list(ws_id, item_id)) == sorted([schedule_id, decoy.id])
