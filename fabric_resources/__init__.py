@@ -18,6 +18,7 @@ _EXPORTS = {
     "DataPipeline": "fabric_resources.providers",
     "PipelineSchedule": "fabric_resources.providers",
     "Folder": "fabric_resources.providers",
+    "VariableLibrary": "fabric_resources.providers",
     # connection and client
     "FabricSettings": "fabric_resources.settings",
     "FabricClient": "fabric_resources.client",

@@ -22,6 +22,7 @@ from fabric_resources.models.items import Item
 __all__ = [
     "DEFAULT_VALUE_SET",
     "SETTINGS_PART",
+    "VALUE_SETS_DIR",
     "VARIABLES_PART",
     "VARIABLE_LIBRARY_FORMAT",
     "VARIABLE_TYPES",

@@ -16,6 +16,11 @@ from fabric_resources.providers.schedule import (
     PipelineScheduleArgs,
     PipelineScheduleProvider,
 )
+from fabric_resources.providers.variable_library import (
+    VariableLibrary,
+    VariableLibraryArgs,
+    VariableLibraryProvider,
+)
 from fabric_resources.providers.workspace import Workspace, WorkspaceArgs, WorkspaceProvider
 
 __all__ = [
@@ -30,6 +35,9 @@ __all__ = [
     "PipelineSchedule",
     "PipelineScheduleArgs",
     "PipelineScheduleProvider",
+    "VariableLibrary",
+    "VariableLibraryArgs",
+    "VariableLibraryProvider",
     "Workspace",
     "WorkspaceArgs",
     "WorkspaceProvider",

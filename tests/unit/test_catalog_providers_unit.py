@@ -52,3 +52,67 @@ def test_folder_diff_ignores_id_case_and_replaces_on_workspace() -> None:
     assert moved.changes and moved.replaces == []
     other_ws = provider.diff("f", olds, {**olds, "workspace_id": "2d4a3e7f-5c6f-4a01-9d3c-4e5f6a7b8c9d"})
     assert other_ws.replaces == ["workspace_id"]
+
+
+# -- VariableLibrary ----------------------------------------------------------------------------
+
+def library_text(**files: Any) -> str:
+    import json
+
+    return json.dumps({path.replace("__", "/").replace("_json", ".json"): body if isinstance(body, str)
+                       else json.dumps(body) for path, body in files.items()})
+
+
+VARIABLES = {"variables": [{"name": "server", "type": "String", "value": "dev"},
+                           {"name": "when", "type": "DateTime", "value": "2025-01-20T15:30:00Z"},
+                           {"name": "owner", "type": "Guid", "value": WS}]}
+
+
+def test_variable_library_check_accepts_a_good_definition_and_active_set() -> None:
+    from fabric_resources.providers.variable_library import VariableLibraryProvider
+
+    text = library_text(variables_json=VARIABLES,
+                        valueSets__prod_json={"name": "prod", "variableOverrides": [{"name": "server", "value": "p"}]})
+    result = VariableLibraryProvider().check({}, {"workspace_id": WS, "display_name": "L", "definition": text,
+                                                  "active_value_set": "prod"})
+    assert result.failures == []
+
+
+@pytest.mark.parametrize(("variables", "value_set", "problem"), [
+    ({"variables": [{"name": "when", "type": "DateTime", "value": "yesterday"}]}, None, "not a valid DateTime"),
+    ({"variables": [{"name": "owner", "type": "Guid", "value": "not-a-guid"}]}, None, "not a valid Guid"),
+    ({"variables": [{"name": "n", "type": "Integer", "value": True}]}, None, "not a valid Integer"),
+    ({"variables": [{"name": "n", "type": "Integer", "value": 1}, {"name": "N", "type": "String", "value": ""}]},
+     None, "declared twice"),
+    ({"variables": [{"name": "1st", "type": "String", "value": ""}]}, None, "must start with a letter"),
+    (VARIABLES, {"name": "prod", "variableOverrides": [{"name": "server", "value": 5}]}, "'server': 5 is not a valid String"),
+    (VARIABLES, {"name": "Default value set", "variableOverrides": []}, "choose another value set name"),
+])
+def test_variable_library_check_names_the_file_and_the_problem(variables: Any, value_set: Any, problem: str) -> None:
+    from fabric_resources.providers.variable_library import VariableLibraryProvider
+
+    files: dict[str, Any] = {"variables_json": variables}
+    if value_set is not None:
+        files["valueSets__prod_json"] = value_set
+    result = VariableLibraryProvider().check({}, {"workspace_id": WS, "display_name": "L",
+                                                  "definition": library_text(**files)})
+    failure = failures_of(result)["definition"]
+    assert failure.startswith("VariableLibrary: invalid 'definition': ") and problem in failure
+
+
+def test_variable_library_diff_ignores_formatting_and_schema_but_not_values() -> None:
+    from fabric_resources.providers.variable_library import VariableLibraryProvider
+
+    provider = VariableLibraryProvider()
+    olds = {"workspace_id": WS, "display_name": "L", "definition": library_text(variables_json=VARIABLES),
+            "active_value_set": "Default value set"}
+    import json
+
+    reformatted = library_text(variables_json=json.dumps({"$schema": "x", **VARIABLES}, indent=4))
+    assert not provider.diff("l", olds, {**olds, "definition": reformatted}).changes
+    # An unset active set is not managed: whatever is live is no change.
+    assert not provider.diff("l", olds, {**olds, "active_value_set": None}).changes
+    assert provider.diff("l", olds, {**olds, "active_value_set": "prod"}).changes
+    edited = json.loads(json.dumps(VARIABLES))
+    edited["variables"][0]["value"] = "prod"
+    assert provider.diff("l", olds, {**olds, "definition": library_text(variables_json=edited)}).changes

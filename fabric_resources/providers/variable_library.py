@@ -1,0 +1,369 @@
+"""VariableLibrary: a Fabric variable library, its definition and its active value set.
+
+The program side loads the definition from a git-format `<Name>.VariableLibrary/` folder (variables.json,
+settings.json, valueSets/<name>.json, .platform) or from a dict of those files, and hands the provider the
+files' text as authored (one JSON object: part path -> text). That text is what is sent; comparisons use a
+canonical form (parsed JSON, `$schema` and formatting ignored, a missing settings.json read as the value
+sets in file-name order), so a portal edit of a value shows as drift and reformatting does not.
+
+`active_value_set` is chosen per stack (`dev` activates one set, `prod` another); left unset, the active
+set is not managed. `check` validates everything before any call: variable types and values, value sets
+naming only declared variables, the active set existing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from fabric_resources.definitions import canonical_hash
+from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
+from fabric_resources.models import ItemDefinition
+from fabric_resources.models.common import Guid
+from fabric_resources.models.variable_libraries import (
+    DEFAULT_VALUE_SET,
+    SETTINGS_PART,
+    VALUE_SETS_DIR,
+    VARIABLE_LIBRARY_FORMAT,
+    VARIABLES_PART,
+    VariableLibraryContent,
+    VariableLibraryDefinitionError,
+)
+from fabric_resources.providers._base import (
+    FabricProvider,
+    FabricProviderError,
+    allow_not_found,
+    contains_unknown,
+    describe_error,
+    lower_id,
+    optional_text,
+    translate_errors,
+)
+
+__all__ = [
+    "VariableLibrary",
+    "VariableLibraryArgs",
+    "VariableLibraryProvider",
+    "canonical_library",
+    "load_variable_library",
+]
+
+ITEM_TYPE = "VariableLibrary"
+PLATFORM = ".platform"
+
+
+class VariableLibraryArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workspace_id: Guid
+    display_name: Annotated[str, Field(min_length=1, max_length=256)]
+    description: Annotated[str, Field(max_length=256)] | None = None
+    definition: Annotated[str, Field(min_length=2)]
+    active_value_set: Annotated[str, Field(min_length=1)] | None = None
+    folder_id: Guid | None = None
+    adopt_existing: bool = False
+
+
+# -- definition text ---------------------------------------------------------------------------
+
+
+def library_files(text: str) -> dict[str, str]:
+    """The part path -> text map a definition input holds; DefinitionError when it is not one."""
+    try:
+        files = json.loads(text)
+    except ValueError as exc:
+        raise DefinitionError(f"definition: not a JSON object of files ({exc})", field="definition") from None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise DefinitionError("definition: expected a JSON object of part path -> file text", field="definition")
+    return {path.replace("\\", "/"): body for path, body in files.items() if path != PLATFORM}
+
+
+def parse_library(text: str) -> VariableLibraryContent:
+    try:
+        return VariableLibraryContent.from_files(library_files(text))
+    except VariableLibraryDefinitionError as exc:
+        raise DefinitionError(str(exc), field="definition") from None
+
+
+def _without_schema(doc: Any) -> Any:
+    return {k: v for k, v in doc.items() if k != "$schema"} if isinstance(doc, dict) else doc
+
+
+def canonical_library(text: Any) -> Any:
+    """The canonical JSON of a definition input (unchanged when it cannot be read)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        files = library_files(text)
+        docs = {path: _without_schema(json.loads(body)) for path, body in files.items()}
+    except (DefinitionError, ValueError):
+        return text
+    if SETTINGS_PART not in docs:
+        docs[SETTINGS_PART] = {"valueSetsOrder": [
+            json.loads(files[p]).get("name") for p in sorted(files) if p.startswith(VALUE_SETS_DIR)]}
+    return json.dumps(docs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _definition(text: str) -> ItemDefinition:
+    """What is sent: the files as authored (plus a settings.json listing the sets, when none was given)."""
+    files: dict[str, bytes | str] = dict(library_files(text))
+    if SETTINGS_PART not in files:
+        order = [json.loads(files[p]).get("name") for p in sorted(files) if p.startswith(VALUE_SETS_DIR)]
+        files[SETTINGS_PART] = json.dumps({"valueSetsOrder": order}, indent=2)
+    return ItemDefinition.from_files(files, format=VARIABLE_LIBRARY_FORMAT)
+
+
+def _live_text(definition: ItemDefinition) -> str:
+    files = {p.path: p.data.decode("utf-8", errors="replace") for p in definition.parts if p.path != PLATFORM}
+    return json.dumps(files, sort_keys=True, ensure_ascii=False)
+
+
+# -- provider ----------------------------------------------------------------------------------
+
+
+class VariableLibraryProvider(FabricProvider):
+    kind = "VariableLibrary"
+    inputs_model = VariableLibraryArgs
+    replace_on = ("workspace_id",)
+    compared = ("display_name", "description", "definition", "active_value_set", "folder_id")
+    output_only = ("definition_hash",)
+    normalizers: ClassVar[dict[str, Any]] = {
+        "workspace_id": lower_id,
+        "description": optional_text,
+        "definition": canonical_library,
+        "folder_id": lambda v: lower_id(optional_text(v)),
+        "active_value_set": lambda v: v or DEFAULT_VALUE_SET,
+    }
+
+    def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        text = inputs.get("definition")
+        if not isinstance(text, str) or contains_unknown(text):
+            return []
+        try:
+            content = parse_library(text)
+        except DefinitionError as exc:
+            return [CheckFailure("definition", f"VariableLibrary: invalid 'definition': {exc}")]
+        active = inputs.get("active_value_set")
+        if isinstance(active, str) and not content.has_value_set(active):
+            return [CheckFailure("active_value_set", (
+                f"VariableLibrary: 'active_value_set' is '{active}', which the definition does not define; "
+                f"choose one of: {', '.join(content.value_set_names())}"))]
+        return []
+
+    def changed_properties(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+        changed = super().changed_properties(olds, news)
+        # Unset means not managed: whatever set is active stays, and is no change.
+        if news.get("active_value_set") is None and "active_value_set" in changed:
+            changed.remove("active_value_set")
+        return changed
+
+    @staticmethod
+    def _outputs(ws_id: str, item: Any, text: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "workspace_id": ws_id,
+            "display_name": item.display_name,
+            "description": optional_text(item.description),
+            "definition": text,
+            "definition_hash": canonical_hash(canonical_library(text)),
+            "active_value_set": item.active_value_set_name or DEFAULT_VALUE_SET,
+            "folder_id": lower_id(optional_text(getattr(item, "folder_id", None))),
+            "adopt_existing": bool(props.get("adopt_existing")),
+        }
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        libraries = self.client.variable_libraries
+        ws_id = props["workspace_id"]
+        name = props["display_name"]
+        description = optional_text(props.get("description"))
+        text = props["definition"]
+        active = props.get("active_value_set")
+        try:
+            item = libraries.create(ws_id, display_name=name, description=description, definition=_definition(text),
+                                    folder_id=optional_text(props.get("folder_id")))
+        except AlreadyExistsError as exc:
+            if not props.get("adopt_existing"):
+                raise FabricProviderError(
+                    f"a variable library named '{name}' already exists in workspace {ws_id} "
+                    f"({describe_error(exc)}); set adopt_existing=True to take it over, or rename it"
+                ) from None
+            item = self._adopt(ws_id, name, description, text, active)
+        except FabricError as exc:
+            raise FabricProviderError(
+                f"creating variable library '{name}' in workspace {ws_id} failed: {describe_error(exc)}") from None
+        if active and active != (item.active_value_set_name or DEFAULT_VALUE_SET):
+            with translate_errors(f"activating value set '{active}' of variable library '{name}'"):
+                item = libraries.set_active_value_set(ws_id, item.id, active)
+        return CreateResult(item.id, self._outputs(ws_id, item, text, props))
+
+    def _adopt(self, ws_id: str, name: str, description: str | None, text: str, active: str | None) -> Any:
+        libraries = self.client.variable_libraries
+        with translate_errors(f"adopting variable library '{name}' in workspace {ws_id}"):
+            found = libraries.find(ws_id, name, type=ITEM_TYPE)
+            if found is None:
+                raise FabricProviderError(f"'{name}' is reported as taken in workspace {ws_id} but no variable "
+                                          "library has that name; choose another display_name")
+            item = libraries.get(ws_id, found.id)
+            if optional_text(item.description) != description:
+                libraries.update(ws_id, item.id, description=description or "")
+            live = item.active_value_set_name or DEFAULT_VALUE_SET
+            self._put_definition(ws_id, item.id, text, live, active)
+            return libraries.get(ws_id, item.id)
+
+    def _put_definition(self, ws_id: str, item_id: str, text: str, live_active: str, wanted: str | None) -> None:
+        """Send a new definition; Fabric refuses one that drops the active set, so switch first."""
+        libraries = self.client.variable_libraries
+        content = parse_library(text)
+        if not content.has_value_set(live_active):
+            libraries.set_active_value_set(ws_id, item_id, DEFAULT_VALUE_SET)
+        libraries.update_definition(ws_id, item_id, _definition(text))
+        if wanted and wanted != live_active:
+            libraries.set_active_value_set(ws_id, item_id, wanted)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        libraries = self.client.variable_libraries
+        ws_id = props["workspace_id"]
+        found = allow_not_found(f"reading variable library {id_} in workspace {ws_id}",
+                                lambda: (libraries.get(ws_id, id_), libraries.get_definition(ws_id, id_)))
+        if found is None:
+            return ReadResult("", {})
+        item, definition = found
+        outs = self._outputs(ws_id, item, _live_text(definition), props)
+        inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
+        if props.get("active_value_set") is None:
+            inputs.pop("active_value_set")  # not managed: never drift
+        return ReadResult(id_, outs, inputs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        libraries = self.client.variable_libraries
+        ws_id = news["workspace_id"]
+        name = news["display_name"]
+        description = optional_text(news.get("description"))
+        text = news["definition"]
+        norm = self.normalizers
+        live_active = olds.get("active_value_set") or DEFAULT_VALUE_SET
+        wanted = news.get("active_value_set")
+        with translate_errors(f"updating variable library '{name}' ({id_})"):
+            if name != olds.get("display_name") or description != optional_text(olds.get("description")):
+                libraries.update(ws_id, id_, display_name=name, description=description or "")
+            if norm["definition"](text) != norm["definition"](olds.get("definition")):
+                self._put_definition(ws_id, id_, text, live_active, wanted)
+            elif wanted and wanted != live_active:
+                libraries.set_active_value_set(ws_id, id_, wanted)
+            new_folder = norm["folder_id"](news.get("folder_id"))
+            if new_folder != norm["folder_id"](olds.get("folder_id")):
+                # Moving is an items-API call (there is no variableLibraries twin for it).
+                self.client.items.move(ws_id, id_, target_folder_id=new_folder)
+            item = libraries.get(ws_id, id_)
+        return UpdateResult(self._outputs(ws_id, item, text, news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        ws_id = props["workspace_id"]
+        allow_not_found(f"deleting variable library {id_} in workspace {ws_id}",
+                        lambda: self.client.variable_libraries.delete(ws_id, id_))
+
+
+_PROVIDER = VariableLibraryProvider()
+
+
+# -- program side ------------------------------------------------------------------------------
+
+
+def _file_text(path: str, content: Any) -> Any:
+    """A file's text: strings as written, dicts (which may hold Outputs) as JSON once resolved."""
+    if isinstance(content, str | bytes):
+        return content.decode("utf-8") if isinstance(content, bytes) else content
+    return pulumi.Output.from_input(content).apply(lambda doc: json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def load_variable_library(
+    definition: Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Any], str | None, str | None]:
+    """({part path: text or Output[text]}, display name and description from .platform).
+
+    ``definition`` is a `<Name>.VariableLibrary/` folder (relative to ``base_dir``) or a dict of
+    ``{"variables.json": ..., "settings.json": ..., "valueSets/<name>.json": ...}`` (dicts or text).
+    """
+    if isinstance(definition, Mapping):
+        files = {str(p).replace("\\", "/"): _file_text(str(p), c) for p, c in definition.items()}
+        return files, None, None
+    folder = Path(definition)
+    if not folder.is_absolute():
+        folder = Path(base_dir or os.getcwd()) / folder
+    if not folder.is_dir():
+        raise DefinitionError(f"{folder}: not a folder (expected a <Name>.VariableLibrary/ folder)",
+                              field="definition")
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and (rel in (VARIABLES_PART, SETTINGS_PART) or rel.startswith(VALUE_SETS_DIR)):
+            files[rel] = path.read_text(encoding="utf-8")
+    name = description = None
+    platform = folder / PLATFORM
+    if platform.is_file():
+        try:
+            meta = json.loads(platform.read_text(encoding="utf-8")).get("metadata", {})
+        except ValueError as exc:
+            raise DefinitionError(f"{platform}: not valid JSON ({exc})", field="definition") from None
+        name, description = meta.get("displayName"), meta.get("description") or None
+    if name is None and folder.name.endswith(".VariableLibrary"):
+        name = folder.name[: -len(".VariableLibrary")]
+    return files, name, description
+
+
+class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
+    """A Fabric variable library. The resource id is the item id.
+
+    `definition` is a `<Name>.VariableLibrary/` folder or a dict of its files (values may be Outputs,
+    e.g. another item's id as a variable's value); `active_value_set` names the value set this stack
+    activates ("Default value set" is the variables' own values). `display_name`/`description` default
+    to the folder's .platform metadata (or its name).
+    """
+
+    workspace_id: pulumi.Output[str]
+    display_name: pulumi.Output[str]
+    description: pulumi.Output[str | None]
+    definition: pulumi.Output[str]
+    definition_hash: pulumi.Output[str]
+    active_value_set: pulumi.Output[str]
+    folder_id: pulumi.Output[str | None]
+    adopt_existing: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        workspace_id: pulumi.Input[str],
+        definition: Mapping[str, Any] | str | os.PathLike[str],
+        display_name: pulumi.Input[str] | None = None,
+        description: pulumi.Input[str] | None = None,
+        active_value_set: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        folder_id: pulumi.Input[str] | None = None,
+        adopt_existing: bool = False,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        files, platform_name, platform_description = load_variable_library(definition, base_dir=base_dir)
+        display_name = display_name if display_name is not None else platform_name
+        if display_name is None:
+            raise DefinitionError(f"VariableLibrary '{resource_name}': display_name is required", field="display_name")
+        text = pulumi.Output.all(**files).apply(lambda fs: json.dumps(fs, sort_keys=True, ensure_ascii=False))
+        props = {
+            "workspace_id": workspace_id,
+            "display_name": display_name,
+            "description": description if description is not None else platform_description,
+            "definition": text,
+            "active_value_set": active_value_set,
+            "folder_id": folder_id,
+            "adopt_existing": adopt_existing,
+            "definition_hash": None,
+        }
+        super().__init__(_PROVIDER, resource_name, props, opts)
