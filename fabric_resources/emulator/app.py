@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import fnmatch
+import math
 import random
 import threading
 import time
@@ -60,7 +61,8 @@ class _Throttle:
         self._windows: dict[str, tuple[float, int]] = {}
         self._settings: tuple[int, float] = (0, 0.0)
 
-    def admit(self, key: str, limit: int, window: float) -> bool:
+    def admit(self, key: str, limit: int, window: float) -> float | None:
+        """None when the request may pass; otherwise the seconds left in the caller's window."""
         now = time.monotonic()
         with self._lock:
             if (limit, window) != self._settings:
@@ -72,9 +74,9 @@ class _Throttle:
                 start, count = now, 0
             if count >= limit:
                 self._windows[key] = (start, count)
-                return False
+                return max(0.0, start + window - now)
             self._windows[key] = (start, count + 1)
-            return True
+            return None
 
 
 async def _send_error(send: Send, request_id: str, status: int, code: str, message: str,
@@ -136,6 +138,15 @@ class V1Gate:
         ctx = self.ctx
         route = f"{scope['method']} {self._template(scope)}"
         ctx.stats.record(route)
+        ctx.stats.begin()
+        try:
+            await self._serve_v1(scope, receive, send, send_with_id, request_id, route)
+        finally:
+            ctx.stats.end()
+
+    async def _serve_v1(self, scope: Scope, receive: Receive, send: Send, send_with_id: Send,
+                        request_id: str, route: str) -> None:
+        ctx = self.ctx
         # fault_route narrows the random faults (not route_errors, which names its routes itself).
         pattern = str(ctx.cfg("fault_route") or "")
         faulty = not pattern or fnmatch.fnmatchcase(route, pattern)
@@ -182,8 +193,13 @@ class V1Gate:
         limit = int(ctx.cfg("throttle_limit") or 0)
         if limit > 0:
             window = float(ctx.cfg("throttle_window_seconds") or 1.0)
-            if not self.throttle.admit(str(principal.object_id), limit, window):
-                retry_after = str(int(ctx.cfg("throttle_retry_after") or 1))
+            wait = self.throttle.admit(str(principal.object_id), limit, window)
+            if wait is not None:
+                ctx.stats.record_throttled()
+                if ctx.cfg("throttle_retry_after_window"):
+                    retry_after = str(max(1, math.ceil(wait)))
+                else:
+                    retry_after = str(int(ctx.cfg("throttle_retry_after") or 1))
                 await _send_error(send_with_id, request_id, 429, "RequestBlocked",
                                   f"Request is blocked by the upstream service until: retry after {retry_after}s.",
                                   {"Retry-After": retry_after})

@@ -33,6 +33,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "throttle_limit": 0,
     "throttle_window_seconds": 1.0,
     "throttle_retry_after": 1,
+    # When true, Retry-After is the time left in the caller's window (rounded up), as a real
+    # fixed-window limiter would say, instead of the fixed `throttle_retry_after`.
+    "throttle_retry_after_window": False,
     # Faults: fraction of /v1 requests answered 500/503, added latency, connections dropped.
     "error_rate": 0.0,
     "latency_ms": 0,
@@ -67,28 +70,53 @@ class Stats:
     """Thread-safe request counters keyed by ``"METHOD /v1/route/{template}"``.
 
     Only /v1 requests are counted (the app's middleware decides); route templates rather than
-    concrete paths so tests can assert "this operation made N GET-item calls".
+    concrete paths so tests can assert "this operation made N GET-item calls". ``throttled`` counts
+    the 429s the throttle answered; ``peak_concurrent`` is the most /v1 requests ever being served
+    at once (from arrival, added latency included, to the end of the answer): how many calls a
+    client really had in flight.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._total = 0
         self._by_route: dict[str, int] = {}
+        self._throttled = 0
+        self._in_flight = 0
+        self._peak = 0
 
     def record(self, key: str) -> None:
         with self._lock:
             self._total += 1
             self._by_route[key] = self._by_route.get(key, 0) + 1
 
-    def snapshot(self) -> dict[str, Any]:
-        """``{"total": n, "by_route": {key: n}}`` as served by ``GET /_emulator/stats``."""
+    def record_throttled(self) -> None:
         with self._lock:
-            return {"total": self._total, "by_route": dict(sorted(self._by_route.items()))}
+            self._throttled += 1
+
+    def begin(self) -> None:
+        """A /v1 request arrived (pair with ``end``)."""
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"total", "by_route": {key: n}, "throttled", "peak_concurrent"}`` as served by
+        ``GET /_emulator/stats``."""
+        with self._lock:
+            return {"total": self._total, "by_route": dict(sorted(self._by_route.items())),
+                    "throttled": self._throttled, "peak_concurrent": self._peak}
 
     def reset(self) -> None:
+        """Counters back to zero; the peak restarts from the requests being served right now."""
         with self._lock:
             self._total = 0
             self._by_route.clear()
+            self._throttled = 0
+            self._peak = self._in_flight
 
 
 @dataclass

@@ -644,7 +644,7 @@ def test_stats_count_by_route_template(emulator: Any, api: requests.Session, ws:
     assert by_route["GET /v1/workspaces/{workspaceId}/items/{itemId}"] == 3
     assert stats["total"] == sum(by_route.values()) == 5
     emulator.reset_stats()
-    assert emulator.stats() == {"total": 0, "by_route": {}}
+    assert emulator.stats() == {"total": 0, "by_route": {}, "throttled": 0, "peak_concurrent": 0}
 
 
 def test_auth_required_and_errors_are_clear(emulator: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -55,6 +56,41 @@ def test_throttling_is_per_principal_with_retry_after(emulator: Any) -> None:
         assert codes == [200, 200, 429]
         time.sleep(1.05)
         assert api.get(url).status_code == 200, "a new window admits requests again"
+
+
+def test_throttle_can_answer_the_time_left_in_the_window_and_counts_its_429s(emulator: Any) -> None:
+    api = emulator.session()
+    url = f"{emulator.api_url}/capacities"
+    with emulator.config(throttle_limit=2, throttle_window_seconds=8.0, throttle_retry_after=1,
+                         throttle_retry_after_window=True):
+        emulator.reset_stats()
+        assert [api.get(url).status_code for _ in range(2)] == [200, 200]
+        time.sleep(2.2)
+        blocked = [api.get(url) for _ in range(3)]
+        assert [r.status_code for r in blocked] == [429, 429, 429]
+        # About 5.8 s of the 8 s window are left: rounded up, not the fixed throttle_retry_after.
+        assert {r.headers["Retry-After"] for r in blocked} <= {"5", "6"}
+        stats = emulator.stats()
+        assert stats["throttled"] == 3 and stats["total"] == 5
+
+
+def test_stats_report_the_peak_of_concurrent_requests(emulator: Any) -> None:
+    url = f"{emulator.api_url}/capacities"
+    sessions = [emulator.session() for _ in range(6)]
+    for s in sessions:
+        s.get(url)  # connections open beforehand: TLS handshakes do not stagger the requests
+    with emulator.config(latency_ms=800):
+        emulator.reset_stats()
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(lambda s: s.get(url).status_code, sessions))
+        together = emulator.stats()["peak_concurrent"]
+        emulator.reset_stats()
+        for s in sessions[:3]:
+            s.get(url)
+        one_by_one = emulator.stats()["peak_concurrent"]
+    assert codes == [200] * 6
+    assert together == 6  # each request is held 800 ms: all six overlap
+    assert one_by_one == 1
 
 
 def test_error_rate_answers_500_and_503(emulator: Any) -> None:
