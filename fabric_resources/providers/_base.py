@@ -14,6 +14,7 @@ no-op preview/up: `check` and `diff` work from inputs and state only).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -29,6 +30,9 @@ from pydantic.fields import FieldInfo
 
 from fabric_resources.errors import FabricError, NotFoundError, describe_error
 from fabric_resources.formats import GUID_PATTERN
+from fabric_resources.providers._concurrency import CONFIG_KEY as _IN_FLIGHT_CONFIG_KEY
+from fabric_resources.providers._concurrency import LIMITER, POOL_HEADROOM, configure_in_flight
+from fabric_resources.providers._listing import LISTINGS
 from fabric_resources.settings import CONFIG_KEYS, FabricSettings
 
 if TYPE_CHECKING:
@@ -48,6 +52,7 @@ __all__ = [
 T = TypeVar("T")
 
 CONFIG_NAMESPACE = "fabric:"
+MAX_IN_FLIGHT_KEY = _IN_FLIGHT_CONFIG_KEY.removeprefix(CONFIG_NAMESPACE)
 
 # fingerprint -> the fabric:* config captured by configure(); fingerprint -> client built from it.
 _CONFIGS: dict[str, dict[str, Any]] = {}
@@ -116,7 +121,7 @@ def _fabric_config(req: ConfigureRequest) -> dict[str, Any]:
     # pulumi.dynamic.Config keeps its raw mapping in a private attribute; should that go, ask for
     # each key the settings read, one by one.
     config: dict[str, Any] = {}
-    for key in CONFIG_KEYS:
+    for key in (*CONFIG_KEYS, MAX_IN_FLIGHT_KEY):
         value = req.config.get(CONFIG_NAMESPACE + key)
         if value is not None:
             config[CONFIG_NAMESPACE + key] = value
@@ -137,7 +142,8 @@ def _shared_client(key: str, config: Mapping[str, Any]) -> FabricClient:
             from fabric_resources.client import FabricClient
 
             settings = FabricSettings.from_config(dict(config))
-            client = FabricClient(settings)
+            # One connection per operation in flight (and the check/diff headroom), none discarded.
+            client = FabricClient(settings, pool_size=max(16, LIMITER.limit + POOL_HEADROOM))
             _CLIENTS[key] = client
         return client
 
@@ -182,6 +188,29 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+_OPERATIONS = ("create", "read", "update", "delete")
+_WRITES = frozenset({"create", "update", "delete"})
+
+
+def _limited(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` run under the process's in-flight limit; a write also discards the item listings
+    (before: no read starting during the write reuses an older listing; after: none from during it)."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with LIMITER:
+            if name not in _WRITES:
+                return method(self, *args, **kwargs)
+            LISTINGS.invalidate()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                LISTINGS.invalidate()
+
+    run.__fabric_limited__ = True  # type: ignore[attr-defined]
+    return run
+
+
 class FabricProvider(ResourceProvider):
     """Base of the Fabric providers: settings/client plumbing, field-wise check and diff.
 
@@ -206,11 +235,25 @@ class FabricProvider(ResourceProvider):
     _adapters_cache: ClassVar[dict[type, dict[str, TypeAdapter[Any]]]] = {}
     _id_fields_cache: ClassVar[dict[type, frozenset[str]]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every provider's API operations share one in-flight limit (see _concurrency), whichever
+        # subclass defines them; check/diff stay unlimited (no API call, and quick).
+        super().__init_subclass__(**kwargs)
+        for name in _OPERATIONS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__fabric_limited__", False):
+                setattr(cls, name, _limited(name, method))
+
     # -- settings and client -----------------------------------------------------------------
     def configure(self, req: ConfigureRequest) -> None:
         # Runs in the provider process on an unpickled instance, which is never pickled again; only a
         # fingerprint is kept on it, the config itself stays in a module-level dict.
         config = _fabric_config(req)
+        try:
+            # Runs on one of the provider process's pool threads: the moment to widen that pool.
+            configure_in_flight(config)
+        except ValueError as exc:
+            raise FabricProviderError(f"invalid provider configuration: {exc}") from None
         key = _fingerprint(config)
         with _LOCK:
             _CONFIGS[key] = config

@@ -41,6 +41,7 @@ from fabric_resources.providers._base import (
     optional_text,
     translate_errors,
 )
+from fabric_resources.providers._listing import LISTINGS
 
 __all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelineProvider", "default_logical_id"]
 
@@ -286,8 +287,14 @@ class DataPipelineProvider(FabricProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self.client
         ws_id = props["workspace_id"]
-        found = allow_not_found(f"reading data pipeline {id_} in workspace {ws_id}",
-                                lambda: (client.items.get(ws_id, id_), client.items.get_definition(ws_id, id_)))
+
+        def fetch() -> tuple[Any, ItemDefinition]:
+            # The item from the workspace listing this refresh shares (one GET if it is not listed);
+            # the definition is always read: nothing else tells whether it changed.
+            item = LISTINGS.item(client, ws_id, id_, type=ITEM_TYPE) or client.items.get(ws_id, id_)
+            return item, client.items.get_definition(ws_id, id_)
+
+        found = allow_not_found(f"reading data pipeline {id_} in workspace {ws_id}", fetch)
         if found is None:
             return ReadResult("", {})
         item, definition = found

@@ -161,12 +161,13 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
     assert set(noop.summary.resource_changes) == {"same"}
     assert emulator.stats()["total"] == 0
 
-    # -- 3. refresh with nothing changed: no drift, at most two calls for the pipeline ------------
+    # -- 3. refresh with nothing changed: no drift, two calls for the pipeline ---------------------
     emulator.reset_stats()
     stack.refresh(expect_no_changes=True)
     calls = v1_calls(emulator)
     pipeline_calls = sum(n for route, n in calls.items() if "{itemId}" in route and "/jobs/" not in route)
-    assert pipeline_calls == 2, calls  # the item and its definition
+    assert pipeline_calls == 1, calls  # its definition; the item itself comes from the workspace listing
+    assert calls.get("GET /v1/workspaces/{workspaceId}/items") == 1, calls
     assert emulator.stats()["total"] <= 5, calls  # + workspace, schedule, role assignment
 
     state = export_state(stack)
