@@ -1,26 +1,36 @@
-"""``fabric-resources deploy``: up / preview / refresh / destroy a stack with the real Pulumi engine.
+"""``fabric-resources deploy``: up / preview / refresh / destroy a stack with the real ``pulumi`` CLI.
 
-Runs the project's ``__main__.py`` through the Automation API (see fabric_resources.engine for why),
-streaming the engine's own progress output.
+Runs the plain CLI in the project folder, as a user would (``pulumi up --stack NAME``), so the engine
+starts the Python language host and the program's own virtualenv. Stacks keep their own backend and
+secrets (see fabric_resources.engine): only ``local`` gets the project's file backend and the fixed
+passphrase, and only ``local`` is created when missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+ACTIONS = {
+    "up": ["up", "--yes"],
+    "preview": ["preview"],
+    "refresh": ["refresh", "--yes"],
+    "destroy": ["destroy", "--yes"],
+}
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="run pulumi up/preview/refresh/destroy for a stack (stacks/Pulumi.<stack>.yaml)",
-        description="Deploy the program in __main__.py to a stack with the real Pulumi engine.",
+        description="Deploy the program in __main__.py to a stack with the real Pulumi CLI.",
     )
-    parser.add_argument("action", choices=["up", "preview", "refresh", "destroy"], nargs="?", default="up")
+    parser.add_argument("action", choices=sorted(ACTIONS), nargs="?", default="up")
     parser.add_argument("--stack", default="local", help="stack name (default: local, the emulator)")
     parser.add_argument("--project-dir", type=Path, default=None, help="folder holding Pulumi.yaml")
     parser.add_argument(
@@ -31,44 +41,52 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pulumi import automation as auto
-
     from fabric_resources import engine
 
     project_dir = (args.project_dir or engine.PROJECT_ROOT).resolve()
     if not (project_dir / "Pulumi.yaml").exists():
         print(f"error: no Pulumi.yaml in {project_dir}", file=sys.stderr)
         return 2
-    # The program resolves pipelines/ and stack-relative paths from the project folder, as `pulumi up` does.
-    os.chdir(project_dir)
     try:
-        stack = engine.select_stack(args.stack, work_dir=project_dir)
+        pulumi = str(engine.require_cli())
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    env = engine.cli_environment(args.stack)
 
-    def echo(line: str) -> None:
-        print(line, flush=True)
+    def call(argv: list[str], *, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        if not capture:
+            print(f"+ pulumi {shlex.join(argv)}", flush=True)
+        return subprocess.run([pulumi, *argv], cwd=project_dir, env=env, text=True,
+                              capture_output=capture, check=False)
 
-    expect = bool(args.expect_no_changes)
-    try:
-        if args.action == "up":
-            stack.up(on_output=echo, expect_no_changes=expect or None)
-        elif args.action == "preview":
-            stack.preview(on_output=echo, expect_no_changes=expect or None)
-        elif args.action == "refresh":
-            stack.refresh(on_output=echo, expect_no_changes=expect or None)
-        else:
-            stack.destroy(on_output=echo)
-    except auto.errors.CommandError as exc:
-        # The engine already streamed its diagnostics; keep the last word short.
-        print(f"error: pulumi {args.action} failed for stack {args.stack!r}: {_last_line(str(exc))}", file=sys.stderr)
+    # The local stack is created on first use (its stack file already holds the passphrase's salt);
+    # any other stack must exist in the backend the user logged in to.
+    select = ["stack", "select", args.stack, "--non-interactive"]
+    if engine.is_local(args.stack):
+        select[3:3] = ["--create", "--secrets-provider", "passphrase"]
+    selected = call(select, capture=True)
+    if selected.returncode != 0:
+        print(f"error: cannot select stack {args.stack!r}: {_last_line(selected.stderr + selected.stdout)}",
+              file=sys.stderr)
+        return 2
+
+    argv = [*ACTIONS[args.action], "--stack", args.stack]
+    if args.expect_no_changes:
+        argv.append("--expect-no-changes")
+    done = call(argv)
+    if done.returncode != 0:
+        # The CLI already printed its diagnostics; keep the last word short.
+        print(f"error: pulumi {args.action} failed for stack {args.stack!r}", file=sys.stderr)
         return 1
 
-    # The engine already printed the outputs; JSON mode adds a machine-readable copy for scripts.
+    # The CLI already printed the outputs; JSON mode adds a machine-readable copy for scripts.
     if args.output == "json" and args.action in ("up", "refresh"):
-        outputs = {k: v.value for k, v in stack.outputs().items() if not v.secret}
-        print(json.dumps(outputs, indent=2, sort_keys=True))
+        outputs = call(["stack", "output", "--json", "--stack", args.stack], capture=True)
+        if outputs.returncode != 0:
+            print(f"error: {_last_line(outputs.stderr)}", file=sys.stderr)
+            return 1
+        print(json.dumps(json.loads(outputs.stdout or "{}"), indent=2, sort_keys=True))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The project's own program (__main__.py) with the `local` stack's config, through the real engine."""
+"""The project's own program (__main__.py) and its stacks, through the real `pulumi` CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from fabric_resources import engine
 from fabric_resources.client import FabricClient
 from fabric_resources.settings import FabricSettings
-from tests.e2e.conftest import export_state, resources_of_type
+from tests.e2e.conftest import copy_project_folder, resources_of_type
 
 pytestmark = pytest.mark.e2e
 
@@ -60,35 +60,47 @@ def test_stack_files_describe_distinct_environments() -> None:
                 ROOT / "stacks" / f"Pulumi.{name}.yaml").read_text()
 
 
-def test_program_deploys_the_local_stack(make_stack: Any, emulator: Any) -> None:
+def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emulator: Any, tmp_path: Path) -> None:
+    """What a fresh clone does: `pulumi preview/up/refresh/destroy --stack local` in the project folder.
+
+    The folder is a copy of this repository's project (Pulumi.yaml, __main__.py, pipelines/, stacks/,
+    no .pulumi-state or .emulator), so the real checkout's state is never touched; its `.emulator`
+    is the session emulator's data folder, so the unchanged `local` stack file applies as it is.
+    """
+    folder = copy_project_folder(tmp_path / "fabric-resources")
+    (folder / ".emulator").symlink_to(emulator.data_dir, target_is_directory=True)
+    project = pulumi_project(directory=folder, stack="local", emulator=False, passphrase=engine.LOCAL_PASSPHRASE)
+    # The stack file exists and holds the local passphrase's salt: `stack init` took it as it is.
+    assert "encryptionsalt:" in (folder / "stacks" / "Pulumi.local.yaml").read_text()
+
     run = uuid.uuid4().hex[:6]
     config = stack_config("local")
-    # The local stack reads the emulator's connection from emulator.json; point it at the test emulator.
-    config["fabric:emulatorDir"] = str(emulator.data_dir)
-    config[f"{PROJECT}:workspaceName"] = f"{config[f'{PROJECT}:workspaceName']} {run}"
-    config[f"{PROJECT}:scheduleEnabled"] = True
-    config[f"{PROJECT}:scheduleTimezone"] = "W. Europe Standard Time"
-    config[f"{PROJECT}:readers"] = [{"id": emulator.users[1]["object_id"], "type": "User"}]
+    workspace_name = f"{config[f'{PROJECT}:workspaceName']} {run}"
     sales = config[f"{PROJECT}:connections"]["sales"]
+    project.set_config({
+        f"{PROJECT}:workspaceName": workspace_name,
+        f"{PROJECT}:scheduleEnabled": "true",
+        f"{PROJECT}:scheduleTimezone": "W. Europe Standard Time",
+        f"{PROJECT}:readers": json.dumps([{"id": emulator.users[1]["object_id"], "type": "User"}]),
+    })
 
-    stack = make_stack(engine.program_from_file(ROOT / "__main__.py"), config=as_config_strings(config),
-                       emulator=False, project_name=PROJECT)
     # A first preview: ids (the workspace's, the ingest pipeline's inside the orchestrator's definition)
     # are unknown; check and diff cope with that and nothing is called.
     emulator.reset_stats()
-    preview = stack.preview()
-    assert preview.change_summary.get("create") == 1 + 1 + len(PIPELINE_NAMES) + 1 + 2  # stack, ws, ..., roles
+    preview = project.preview()
+    creates = 1 + 1 + len(PIPELINE_NAMES) + 1 + 2  # stack, workspace, pipelines, schedule, role assignments
+    assert f"+ {creates} to create" in preview.stdout, preview.describe()
     assert emulator.stats()["total"] == 0
 
-    up = stack.up()
-    outputs = {k: v.value for k, v in up.outputs.items()}
+    project.up()
+    outputs = project.outputs()
     ws_id = outputs["workspace_id"]
     pipelines = outputs["pipeline_ids"]
     assert set(pipelines) == PIPELINE_NAMES
 
     fabric = FabricClient(FabricSettings.from_emulator(emulator.data_dir))
     ws = fabric.workspaces.get(ws_id)
-    assert ws.display_name.endswith(run)
+    assert ws.display_name == workspace_name
     assert ws.capacity_id == config[f"{PROJECT}:capacityId"]
     live = {item.display_name: item.id for item in fabric.items.list(ws_id, type="DataPipeline")}
     assert live == pipelines
@@ -108,15 +120,15 @@ def test_program_deploys_the_local_stack(make_stack: Any, emulator: Any) -> None
     assert roles[emulator.users[1]["object_id"]] == "Viewer"
 
     # One pickled provider per resource type, identical for all three pipelines.
-    blobs = {json.dumps(r["inputs"]["__provider"]) for r in resources_of_type(export_state(stack), "fabric:DataPipeline")}
+    blobs = {json.dumps(r["inputs"]["__provider"]) for r in resources_of_type(project.export(), "fabric:DataPipeline")}
     assert len(blobs) == 1
 
     # Unchanged program and config: nothing to do, and not one Fabric API call to find that out.
     emulator.reset_stats()
-    stack.preview(expect_no_changes=True)
+    project.preview("--expect-no-changes")
     assert emulator.stats()["total"] == 0
     emulator.reset_stats()
-    stack.refresh(expect_no_changes=True)
+    project.refresh("--skip-preview", "--expect-no-changes")
     by_route = emulator.stats()["by_route"]
     item_calls = sum(n for route, n in by_route.items() if "{itemId}" in route and "/jobs/" not in route)
     # Each pipeline is read with exactly two calls: the item and its definition.
@@ -124,21 +136,15 @@ def test_program_deploys_the_local_stack(make_stack: Any, emulator: Any) -> None
 
     # A new connection id for this environment changes exactly the pipeline that uses it.
     new_sales = str(uuid.uuid4())
-    stack.set_config(f"{PROJECT}:connections", _config_value(json.dumps({"sales": new_sales})))
-    changed = stack.up()
-    assert changed.summary.resource_changes is not None
-    assert changed.summary.resource_changes.get("update") == 1, changed.summary.resource_changes
+    project.config_set(f"{PROJECT}:connections", json.dumps({"sales": new_sales}))
+    changed = project.up()
+    assert "1 updated" in changed.stdout, changed.describe()
     assert new_sales in live_content(fabric, ws_id, pipelines["Ingest Sales"])
     assert {i.id for i in fabric.items.list(ws_id, type="DataPipeline")} == set(pipelines.values())
 
-    stack.destroy()
-    assert fabric.workspaces.find(ws.display_name) is None
-
-
-def _config_value(value: str) -> Any:
-    from pulumi import automation as auto
-
-    return auto.ConfigValue(value=value)
+    project.destroy()
+    assert fabric.workspaces.find(workspace_name) is None
+    assert project.resources() == []
 
 
 @pytest.mark.parametrize("environment", ["dev", "test", "prod"])
