@@ -255,19 +255,25 @@ def pulumi_project(
             print(f"cleanup of stack {project.stack} in {project.directory} failed: {exc}")
 
 
-def copy_project_folder(target: Path) -> Path:
-    """A copy of this repository's Pulumi project (Pulumi.yaml, program, pipelines, stack files) in ``target``.
+# The package, its tests and tools are not part of the Pulumi project a user deploys from.
+_NOT_PROJECT = ("fabric_resources/", "tests/", "benchmarks/", "docs/", "scripts/", ".ci/")
 
-    What a fresh clone has, and nothing else: no ``.pulumi-state``, no ``.emulator``. Its ``.venv`` is a
-    link to the repository's venv, so the unchanged Pulumi.yaml (``virtualenv: .venv``) applies.
+
+def copy_project_folder(target: Path) -> Path:
+    """A copy of this repository's Pulumi project in ``target``: what a fresh clone has, nothing else.
+
+    Every tracked file outside the package, tests and tools (Pulumi.yaml, the program, pipelines,
+    libraries, stack files, requirements.txt); no ``.pulumi-state``, no ``.emulator``. Its ``.venv``
+    is a link to the repository's venv, so the unchanged Pulumi.yaml (``virtualenv: .venv``) applies.
     """
-    target.mkdir(parents=True, exist_ok=True)
     root = engine.PROJECT_ROOT
-    for name in ("Pulumi.yaml", "__main__.py", "requirements.txt"):
-        if (root / name).exists():
-            shutil.copy2(root / name, target / name)
-    for name in ("pipelines", "stacks"):
-        shutil.copytree(root / name, target / name)
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+    target.mkdir(parents=True, exist_ok=True)
+    for name in filter(None, listed.decode().split("\0")):
+        if name.startswith(_NOT_PROJECT) or not (root / name).is_file():
+            continue
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target / name)
     (target / ".venv").symlink_to(VENV, target_is_directory=True)
     return target
 
