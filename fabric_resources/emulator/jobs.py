@@ -48,6 +48,7 @@ from .http import utc_iso
 from .payloads import decode_payload
 from .scheduler import Scheduler
 from .store import Store, dumps, find_item, loads
+from .variable_libraries import library_variable_values
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,15 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
     children: list[str] = field(default_factory=list)
     trigger_time: str = field(default_factory=now_iso)
+    # The pipeline's libraryVariables, read from the active value sets when the run starts.
+    library_variables: dict[str, Any] = field(default_factory=dict)
 
     def pipeline_info(self) -> dict[str, Any]:
         return {
             "parameters": self.parameters, "RunId": self.job_id, "Pipeline": self.item_id,
             "PipelineName": self.item_name, "DataFactory": self.workspace_id,
             "TriggerType": self.invoke_type, "TriggerTime": self.trigger_time, "GroupId": self.job_id,
+            "libraryVariables": self.library_variables,
         }
 
     def get_variable(self, name: str) -> Any:
@@ -412,16 +416,27 @@ class JobEngine:
             conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
                          ("InProgress", dumps(data), run.job_id))
             unreadable: str | None = None
+            unresolved: str | None = None
             try:
                 content = load_pipeline_content(conn, run.item_id) or {}
             except ValueError as exc:
                 content, unreadable = {}, str(exc)
+            try:
+                body = _obj(content.get("properties")) if isinstance(content.get("properties"), dict) else content
+                declared = body.get("libraryVariables")
+                run.library_variables = library_variable_values(conn, run.workspace_id, declared)
+            except ValueError as exc:
+                unresolved = str(exc)
         if run.cancel.is_set():
             self._finish(run, _ContainerOutcome(ok=False))
             return
         if unreadable is not None:
             self._finish(run, _ContainerOutcome(False, None, {
                 "errorCode": "InvalidPipelineDefinition", "message": unreadable}))
+            return
+        if unresolved is not None:
+            self._finish(run, _ContainerOutcome(False, None, {
+                "errorCode": "LibraryVariableNotFound", "message": unresolved}))
             return
         props = _obj(content.get("properties")) if isinstance(content.get("properties"), dict) else content
         activities = props.get("activities") or []

@@ -7,6 +7,7 @@ so the provider refuses at preview exactly what the emulator refuses here.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from fabric_resources.models.variable_libraries import (
@@ -20,6 +21,7 @@ from fabric_resources.models.variable_libraries import (
 )
 
 from .http import ApiError
+from .payloads import decode_payload
 
 __all__ = [
     "DEFAULT_VALUE_SET",
@@ -27,6 +29,7 @@ __all__ = [
     "check_active_value_set",
     "default_variable_library_definition",
     "library_content",
+    "library_variable_values",
     "validate_variable_library",
 ]
 
@@ -74,3 +77,40 @@ def definition_keeps_active_set(item: dict[str, Any], content: VariableLibraryCo
         raise ApiError(400, "InvalidDefinition",
                        f"The definition removes the active value set '{active}'; make another value set "
                        "active first (PATCH properties.activeValueSetName).")
+
+
+def library_variable_values(conn: sqlite3.Connection, workspace_id: str, declared: Any) -> dict[str, Any]:
+    """Values of a pipeline's ``properties.libraryVariables`` for a run: each alias's variable from the
+    named library of the pipeline's workspace, in the library's active value set at run start.
+
+    ``declared`` is ``{alias: {"type", "variableName", "libraryName"}}``. Raises ValueError naming the
+    alias and what is missing (an unknown library or variable fails the run, as in the service).
+    """
+    if not isinstance(declared, dict):
+        return {}
+    values: dict[str, Any] = {}
+    libraries: dict[str, tuple[VariableLibraryContent, str]] = {}
+    for alias, spec in declared.items():
+        if not isinstance(spec, dict):
+            raise ValueError(f"libraryVariables.{alias} must be an object with libraryName and variableName")
+        library_name, variable_name = spec.get("libraryName"), spec.get("variableName")
+        if not isinstance(library_name, str) or not isinstance(variable_name, str):
+            raise ValueError(f"libraryVariables.{alias} needs 'libraryName' and 'variableName'")
+        key = library_name.lower()
+        if key not in libraries:
+            row = conn.execute("SELECT id, data FROM items WHERE workspace_id = ? AND type = ? AND name_key = ?",
+                               (workspace_id, VARIABLE_LIBRARY, key)).fetchone()
+            if row is None:
+                raise ValueError(f"libraryVariables.{alias}: the workspace has no variable library "
+                                 f"named '{library_name}'")
+            definition = conn.execute("SELECT data FROM definitions WHERE item_id = ?", (row["id"],)).fetchone()
+            parts = (json.loads(definition["data"]) if definition is not None else {}).get("parts") or []
+            files = {p["path"]: decode_payload(p["payload"]) for p in parts if p.get("path") != ".platform"}
+            item = json.loads(row["data"])
+            libraries[key] = (library_content(files), item.get("activeValueSetName") or DEFAULT_VALUE_SET)
+        content, active = libraries[key]
+        if content.variable(variable_name) is None:
+            raise ValueError(f"libraryVariables.{alias}: variable library '{library_name}' has no variable "
+                             f"'{variable_name}'")
+        values[alias] = content.value_of(variable_name, active)
+    return values
