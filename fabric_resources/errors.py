@@ -81,11 +81,14 @@ class TransportError(FabricError):
     """The request got no HTTP answer.
 
     ``sent`` is False only when the request surely never reached the service (connection
-    refused, DNS failure, connect timeout); True means it may have been processed.
+    refused, DNS failure, connect timeout); True means it may have been processed. ``transient``
+    is False when trying again cannot help (a TLS failure: the configuration is wrong).
     """
 
-    def __init__(self, message: str, *, sent: bool, method: str = "", url: str = "") -> None:
+    def __init__(self, message: str, *, sent: bool, method: str = "", url: str = "",
+                 transient: bool = True) -> None:
         self.sent = sent
+        self.transient = transient
         self.method = method
         self.url = url
         where = f" ({method} {url})" if method else ""

@@ -1,41 +1,25 @@
-"""HTTP transport: one pooled requests.Session, retries, the shared throttle gate, logging.
+"""HTTP transport: one pooled requests.Session behind a pipeline of small steps.
 
-Retry policy (modelled on azure-core's, with Fabric's rules):
+``Transport.request`` builds an ``ApiCall`` and sends it down the pipeline described in
+``_pipeline.py``: retry (``_retry.py``), the shared throttle gate (``_throttle.py``), the bearer
+token, logging, and the sender that talks to ``requests``. The last three live here.
 
-* 429 is retried for every method: the service refused the request before doing any work.
-  ``Retry-After`` (seconds, or an HTTP date) is honoured first, capped at ``retry_after_cap``;
-  without it we back off like any other failure. 503 honours ``Retry-After`` the same way.
-* Other 5xx and connection failures back off exponentially with full jitter
-  (``uniform(0, min(cap, base * 2**(n-1)))``, AWS's "full jitter": spreads a herd of clients).
-* Non-idempotent calls (POST) are not resent after any 5xx (503 included: a gateway or a service
-  may answer it after the work began, so a job could start twice -- azure-core does not retry
-  POST on 500/503/504 either) nor after a broken connection, unless the request surely never
-  reached the service (connect refused / DNS / connect timeout) or the caller marks the call
-  safe (``idempotent=True``: read-only POSTs such as getDefinition, cancel). Creates of uniquely
-  named objects recover from such doubt by looking the name up (``_base.create_with_recovery``).
-* A 401 invalidates the token and retries exactly once; auth runs inside the retry loop, so every
-  attempt carries a fresh-enough token.
-* Every call has an overall deadline; we never start a sleep that would end past it.
-
-The throttle gate: Fabric's limits are per caller, so when one thread is told "429, come back in
-N seconds" every other thread of this client would be told the same. The gate records that
-moment and holds all threads of the client until then, instead of each thread hammering the
-service on its own and collecting 429s. When the moment comes, one request goes first as a
-probe while the others wait for its answer: if the throttle has not lifted (the service's
-window can outlast its Retry-After) only the probe is refused, not every thread at once.
-See benchmarks/throttle_bench.py for the difference.
+* Bearer token: the token is asked for on every attempt (the provider caches it and renews it
+  before expiry); a 401 invalidates it and the call is resent once, at once, with a fresh one.
+  Inside the retry loop, so every retry carries a fresh-enough token (as azure-core does).
+* The sender pins TLS verification per request (``REQUESTS_CA_BUNDLE`` would otherwise override
+  ``Session.verify``), never follows redirects with the token, and tells a request that surely
+  never left (connect refused, DNS, connect timeout) from one that may have reached the service.
 """
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -43,17 +27,16 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from fabric_resources.errors import (
-    AuthenticationError,
-    CredentialError,
-    DeadlineExceededError,
-    FabricError,
-    TransportError,
-    error_from_response,
-)
+from fabric_resources.client._pipeline import ApiCall, Step, response_json
+from fabric_resources.client._retry import Backoff, RetryPolicy, RetryStep, backoff_delay, parse_retry_after
+from fabric_resources.client._throttle import ThrottleGate, ThrottleStep
+from fabric_resources.errors import DeadlineExceededError, FabricError, TransportError
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "BearerTokenStep",
+    "HttpSender",
+    "LoggingStep",
     "RetryPolicy",
     "ThrottleGate",
     "Transport",
@@ -65,136 +48,85 @@ __all__ = [
 log = logging.getLogger("fabric_resources.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
-#: Retried whatever the method: the service refused before doing any work.
-_ALWAYS_RETRY_STATUSES = frozenset({429})
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Knobs of the retry loop (times in seconds)."""
+class BearerTokenStep:
+    """Adds ``Authorization: Bearer``; on a 401 invalidates the token and resends once per call."""
 
-    max_attempts: int = 8
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    retry_after_cap: float = 60.0
-    call_deadline: float = 300.0
+    def __init__(self, next: Step, token_provider: Any) -> None:
+        self.next = next
+        self.tokens = token_provider
 
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        return backoff_delay(attempt, self.backoff_base, self.backoff_cap, rng)
+    def send(self, call: ApiCall) -> requests.Response:
+        token = self.tokens.token()
+        call.authorization = f"Bearer {token}"
+        resp = self.next.send(call)
+        if resp.status_code == 401 and not call.refreshed:
+            # Expired or revoked token: refresh once and try again at once (not a retry attempt).
+            call.refreshed = True
+            self.tokens.invalidate(token)
+            log.info("#%d %s -> 401, refreshing the token once", call.call_id, call.name)
+            call.authorization = f"Bearer {self.tokens.token()}"
+            resp = self.next.send(call)
+        return resp
 
 
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Full-jitter exponential backoff before retry number ``attempt`` (1-based)."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return (rng or random).uniform(0.0, ceiling)
+class LoggingStep:
+    """One debug line per answer (status, time, requestId), one info line per failed send."""
 
+    def __init__(self, next: Step, *, clock: Callable[[], float]) -> None:
+        self.next = next
+        self.clock = clock
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
+    def send(self, call: ApiCall) -> requests.Response:
+        t0 = self.clock()
         try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
+            resp = self.next.send(call)
+        except TransportError as err:
+            log.info("#%d %s failed (attempt %d, sent=%s): %s", call.call_id, call.name, call.attempt, err.sent, err)
+            raise
+        request_id = resp.headers.get("x-ms-request-id") or resp.headers.get("requestId")
+        log.debug("#%d %s -> %d in %.0f ms (attempt %d, requestId=%s)", call.call_id, call.name,
+                  resp.status_code, (self.clock() - t0) * 1000, call.attempt, request_id)
+        return resp
 
 
-class ThrottleGate:
-    """Holds every sender of a client while the service throttles it (see the module docstring).
+class HttpSender:
+    """The end of the pipeline: one HTTP request on the pooled session; counts what it sends."""
 
-    Senders call ``enter()`` before each request and ``leave()`` after it. ``enter`` sleeps
-    (with the injectable ``sleep``) until the moment set by the last 429, then lets exactly one
-    thread through as a probe while the gate is "suspect"; the others wait for the probe's
-    outcome. A probe that succeeds clears the suspicion; a probe that is throttled closes the
-    gate again.
-    """
+    def __init__(self, session: requests.Session, *, verify: str | bool, timeout: float, connect_timeout: float,
+                 clock: Callable[[], float]) -> None:
+        self.session = session
+        self.verify = verify
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.sent = 0  # HTTP requests actually sent (for benchmarks and tests)
 
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._cond = threading.Condition()
-        self._open_at = 0.0
-        self._suspect = False  # throttled since the last successful probe
-        self._probing = False  # a probe is in flight
-        self.closures = 0
-
-    @property
-    def open_at(self) -> float:
-        with self._cond:
-            return self._open_at
-
-    def close_until(self, moment: float) -> None:
-        """Hold every sender until ``moment`` (never shortens an existing hold)."""
-        with self._cond:
-            if moment > self._open_at:
-                self._open_at = moment
-                self.closures += 1
-            self._suspect = True
-            self._cond.notify_all()
-
-    def enter(self, deadline: float | None = None) -> bool:
-        """Wait until this thread may send; True when it goes as the probe.
-
-        Raises DeadlineExceededError without sleeping when the gate opens after ``deadline``.
-        """
-        while True:
-            with self._cond:
-                now = self._clock()
-                remaining = self._open_at - now
-                if remaining <= 0:
-                    if not self._suspect:
-                        return False
-                    if not self._probing:
-                        self._probing = True
-                        return True
-                    if deadline is not None and now >= deadline:
-                        raise DeadlineExceededError("still waiting for the throttle to lift at the call deadline")
-                    # Real-time wait for the probe's answer (leave() notifies); bounded so a
-                    # deadline or a lost notification cannot strand us.
-                    self._cond.wait(timeout=0.25)
-                    continue
-            if deadline is not None and now + remaining > deadline:
-                raise DeadlineExceededError(
-                    f"the service throttled this client for {remaining:.1f}s more, past the call deadline"
-                )
-            # Re-check after sleeping: another 429 may have pushed the moment further out.
-            self._sleep(remaining)
-
-    def leave(self, probe: bool, throttled_until: float | None = None) -> None:
-        """Report the outcome of a request sent after ``enter``."""
-        with self._cond:
-            if throttled_until is not None:
-                if throttled_until > self._open_at:
-                    self._open_at = throttled_until
-                    self.closures += 1
-                self._suspect = True
-            elif probe:
-                self._suspect = False
-            if probe:
-                self._probing = False
-            self._cond.notify_all()
-
-
-def response_json(resp: requests.Response) -> Any:
-    """Parsed JSON body, or None for an empty body; text when it is not JSON."""
-    if not resp.content:
-        return None
-    try:
-        return resp.json()
-    except ValueError:
-        return resp.text
+    def send(self, call: ApiCall) -> requests.Response:
+        remaining = call.deadline - self.clock()
+        if remaining <= 0:
+            raise DeadlineExceededError(f"{call.name} did not succeed within its deadline")
+        headers = {"Accept": "application/json"}
+        if call.authorization:
+            headers["Authorization"] = call.authorization
+        headers.update(call.headers or {})
+        with self._lock:
+            self.sent += 1
+        try:
+            return self.session.request(
+                call.method, call.url, params=call.params, json=call.json, headers=headers,
+                timeout=(min(self.connect_timeout, remaining), min(self.timeout, remaining)),
+                # Pinned per request: REQUESTS_CA_BUNDLE would otherwise override Session.verify.
+                verify=self.verify,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            # A TLS failure is a configuration problem (wrong CA), never transient.
+            raise TransportError(f"{type(exc).__name__}: {_short(exc)}", sent=not _surely_not_sent(exc),
+                                 method=call.method, url=call.url,
+                                 transient=not isinstance(exc, requests.exceptions.SSLError)) from None
 
 
 def _surely_not_sent(exc: requests.RequestException) -> bool:
@@ -213,8 +145,13 @@ def _surely_not_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 class Transport:
-    """Sends requests to the Fabric API with auth, retries and the throttle gate."""
+    """Sends requests to the Fabric API through the pipeline: retry, throttle gate, token, logging."""
 
     def __init__(
         self,
@@ -234,16 +171,9 @@ class Transport:
         user_agent: str = "fabric-resources",
     ) -> None:
         self.api_url = api_url.rstrip("/") + "/"
-        self._auth = token_provider
-        self._verify: str | bool = ca_cert or True
         self.policy = policy or RetryPolicy()
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
         self.sleep = sleep
         self.clock = clock
-        self._rng = rng or random.Random()
-        self._rng_lock = threading.Lock()
-        self.gate: ThrottleGate | None = ThrottleGate(clock, sleep) if shared_throttle_gate else None
         self.session = session or requests.Session()
         # Pool at least as large as the provider's worker threads (4) plus polling threads.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(8, pool_size), max_retries=0)
@@ -251,10 +181,27 @@ class Transport:
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = user_agent
         self._ids = itertools.count(1)
-        self._stats_lock = threading.Lock()
-        self.attempts = 0  # HTTP requests actually sent (for benchmarks and tests)
 
-    # -- helpers --------------------------------------------------------------------------------
+        backoff = Backoff(self.policy, rng)
+        self.sender = HttpSender(self.session, verify=ca_cert or True, timeout=timeout,
+                                 connect_timeout=connect_timeout, clock=clock)
+        chain: Step = BearerTokenStep(LoggingStep(self.sender, clock=clock), token_provider)
+        self.gate: ThrottleGate | None = None
+        if shared_throttle_gate:
+            self.gate = ThrottleGate(clock, sleep)
+            chain = ThrottleStep(chain, self.gate, backoff, clock=clock)
+        self.pipeline: Step = RetryStep(chain, self.policy, backoff, clock=clock, sleep=sleep,
+                                        throttle_gate_waits=self.gate is not None)
+
+    @property
+    def attempts(self) -> int:
+        """HTTP requests actually sent (for benchmarks and tests; may be reset to 0)."""
+        return self.sender.sent
+
+    @attempts.setter
+    def attempts(self, value: int) -> None:
+        self.sender.sent = value
+
     def url(self, path_or_url: str) -> str:
         """Absolute URL for an API path; absolute URLs (Location, continuationUri) must stay on
         the API's origin, since every request carries the bearer token."""
@@ -268,14 +215,9 @@ class Transport:
             )
         return path_or_url
 
-    def _jitter(self, attempt: int) -> float:
-        with self._rng_lock:
-            return self.policy.backoff(attempt, self._rng)
-
     def close(self) -> None:
         self.session.close()
 
-    # -- the retry loop -------------------------------------------------------------------------
     def request(
         self,
         method: str,
@@ -293,147 +235,10 @@ class Transport:
         ``deadline`` is an absolute ``clock()`` moment; default now + policy.call_deadline.
         """
         method = method.upper()
-        url = self.url(path_or_url)
-        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        start = self.clock()
-        if deadline is None:
-            deadline = start + self.policy.call_deadline
-        call_id = next(self._ids)
-        refreshed_after_401 = False
-        attempt = 0
-        last_error: FabricError | None = None
-
-        while True:
-            attempt += 1
-            probe = False
-            if self.gate is not None:
-                try:
-                    probe = self.gate.enter(deadline)
-                except DeadlineExceededError as exc:
-                    raise DeadlineExceededError(str(exc), last_error=last_error) from last_error
-            outcome: dict[str, Any] = {}
-            try:
-                result = self._attempt(method, url, params, json, headers, safe, deadline, call_id, attempt,
-                                       refreshed_after_401, last_error, outcome)
-            finally:
-                if self.gate is not None:
-                    self.gate.leave(probe, outcome.get("throttled_until"))
-            if isinstance(result, requests.Response):
-                return result
-            if outcome.get("refreshed"):
-                refreshed_after_401 = True
-                attempt -= 1  # the refresh retry does not consume the retry budget
-            last_error = result if isinstance(result, FabricError) else last_error
-
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        headers: Mapping[str, str] | None,
-        safe: bool,
-        deadline: float,
-        call_id: int,
-        attempt: int,
-        refreshed_after_401: bool,
-        last_error: FabricError | None,
-        outcome: dict[str, Any],
-    ) -> requests.Response | FabricError | None:
-        """One attempt: the response, or the retryable error after pausing; raises when final.
-
-        Records in ``outcome`` what the caller must know: ``throttled_until`` (for the gate)
-        and ``refreshed`` (a 401 led to a token refresh).
-        """
-        remaining = deadline - self.clock()
-        if remaining <= 0:
-            raise DeadlineExceededError(f"{method} {url} did not succeed within its deadline", last_error=last_error)
-        try:
-            token = self._auth.token()
-        except CredentialError as exc:
-            if not exc.transient or attempt >= self.policy.max_attempts:
-                raise
-            self._pause(self._jitter(attempt), deadline, exc, method, url)
-            return exc
-
-        send_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        if headers:
-            send_headers.update(headers)
-        t0 = self.clock()
-        try:
-            with self._stats_lock:
-                self.attempts += 1
-            resp = self.session.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                headers=send_headers,
-                timeout=(min(self.connect_timeout, remaining), min(self.timeout, remaining)),
-                # Pinned per request: REQUESTS_CA_BUNDLE would otherwise override Session.verify.
-                verify=self._verify,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            sent = not _surely_not_sent(exc)
-            err = TransportError(f"{type(exc).__name__}: {_short(exc)}", sent=sent, method=method, url=url)
-            log.info("#%d %s %s failed (attempt %d, sent=%s): %s", call_id, method, url, attempt, sent, err)
-            # A TLS failure is a configuration problem (wrong CA), never transient.
-            retryable = not isinstance(exc, requests.exceptions.SSLError) and (safe or not sent)
-            if not retryable or attempt >= self.policy.max_attempts:
-                raise err from None
-            self._pause(self._jitter(attempt), deadline, err, method, url)
-            return err
-
-        elapsed_ms = (self.clock() - t0) * 1000
-        request_id = resp.headers.get("x-ms-request-id") or resp.headers.get("requestId")
-        log.debug("#%d %s %s -> %d in %.0f ms (attempt %d, requestId=%s)",
-                  call_id, method, url, resp.status_code, elapsed_ms, attempt, request_id)
-        status = resp.status_code
-        if status < 400:
-            return resp
-
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        error = error_from_response(
-            status, response_json(resp), headers=resp.headers, retry_after=retry_after,
-            method=method, url=url,
+        call = ApiCall(
+            method=method, url=self.url(path_or_url),
+            deadline=self.clock() + self.policy.call_deadline if deadline is None else deadline,
+            safe=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            params=params, json=json, headers=headers, call_id=next(self._ids),
         )
-        if status == 401 and not refreshed_after_401 and isinstance(error, AuthenticationError):
-            # Expired or revoked token: refresh once and try again at once.
-            self._auth.invalidate(token)
-            outcome["refreshed"] = True
-            log.info("#%d %s %s -> 401, refreshing the token once", call_id, method, url)
-            return error
-        retryable = status in _ALWAYS_RETRY_STATUSES or (status >= 500 and safe)
-        if status == 429:
-            delay = min(retry_after if retry_after is not None else self._jitter(attempt), self.policy.retry_after_cap)
-            # Tell the gate even when we give up: the other threads are throttled all the same.
-            outcome["throttled_until"] = self.clock() + delay
-        if not retryable or attempt >= self.policy.max_attempts:
-            raise error
-        if retry_after is not None:
-            delay = min(retry_after, self.policy.retry_after_cap)
-        else:
-            delay = self._jitter(attempt)
-        log.info("#%d %s %s -> %d %s, retrying in %.2fs (attempt %d/%d)", call_id, method, url, status,
-                 error.error_code, delay, attempt, self.policy.max_attempts)
-        if status == 429 and self.gate is not None:
-            if self.clock() + delay > deadline:
-                raise DeadlineExceededError(f"{method} {url} throttled past its deadline", last_error=error) from error
-            return error  # the gate (at the next enter) does the waiting
-        self._pause(delay, deadline, error, method, url)
-        return error
-
-    def _pause(self, delay: float, deadline: float, last_error: FabricError | None, method: str, url: str) -> None:
-        if self.clock() + delay > deadline:
-            raise DeadlineExceededError(
-                f"{method} {url}: next retry in {delay:.1f}s would pass the call deadline", last_error=last_error
-            ) from last_error
-        if delay > 0:
-            self.sleep(delay)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:297] + "..."
-
+        return self.pipeline.send(call)

@@ -38,13 +38,12 @@ import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from fabric_resources.activities import NESTED_ACTIVITY_KEYS, dependency_problem
 
 from .expressions import ExpressionError, equals, resolve, resolve_lenient, to_string
-from .http import utc_iso
+from .http import utc_now
 from .payloads import decode_payload
 from .scheduler import Scheduler
 from .store import Store, dumps, find_item, loads
@@ -97,10 +96,6 @@ PIPELINE_CONTENT = "pipeline-content.json"
 
 def is_pipeline_job_type(job_type: str) -> bool:
     return job_type.casefold() in ("pipeline", "execute")
-
-
-def now_iso() -> str:
-    return utc_iso(datetime.now(UTC))
 
 
 # -- read-only accessors of the core tables (the core routes own them) ------------------------
@@ -159,7 +154,7 @@ class Run:
     variables: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     children: list[str] = field(default_factory=list)
-    trigger_time: str = field(default_factory=now_iso)
+    trigger_time: str = field(default_factory=utc_now)
     # The pipeline's libraryVariables, read from the active value sets when the run starts.
     library_variables: dict[str, Any] = field(default_factory=dict)
 
@@ -305,7 +300,7 @@ class JobEngine:
                 if row["id"] in self._runs and not self._stopping.is_set():
                     continue
                 data = loads(row["data"])
-                data.update(status="Failed", endTimeUtc=now_iso(),
+                data.update(status="Failed", endTimeUtc=utc_now(),
                             failureReason={"errorCode": "JobInterrupted", "message": message})
                 conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
                              ("Failed", dumps(data), row["id"]))
@@ -313,7 +308,7 @@ class JobEngine:
                                          (row["id"],)).fetchall():
                     adata = loads(arow["data"])
                     if adata.get("status") in ("InProgress", "Queued"):
-                        adata.update(status="Cancelled", activityRunEnd=now_iso())
+                        adata.update(status="Cancelled", activityRunEnd=utc_now())
                         conn.execute("UPDATE activity_runs SET data = ? WHERE id = ?", (dumps(adata), arow["id"]))
 
     def on_item_deleted(self, conn: sqlite3.Connection, item_id: str) -> None:
@@ -370,7 +365,7 @@ class JobEngine:
             data = loads(row["data"])
             if data["status"] in TERMINAL:
                 return False
-            data.update(status="Cancelled", endTimeUtc=now_iso())
+            data.update(status="Cancelled", endTimeUtc=utc_now())
             conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
                          ("Cancelled", dumps(data), job_id))
         return True
@@ -397,7 +392,7 @@ class JobEngine:
             self._execute_inner(run)
         except Exception as exc:  # never leave a run InProgress because of an emulator bug
             log.exception("job %s crashed", run.job_id)
-            self._update_job(run.job_id, status="Failed", endTimeUtc=now_iso(),
+            self._update_job(run.job_id, status="Failed", endTimeUtc=utc_now(),
                              failureReason={"errorCode": "InternalError", "message": f"Emulator error: {exc}"})
         finally:
             with self._runs_lock:
@@ -412,7 +407,7 @@ class JobEngine:
             data = loads(row["data"])
             if data["status"] != "NotStarted":
                 return
-            data.update(status="InProgress", startTimeUtc=now_iso())
+            data.update(status="InProgress", startTimeUtc=utc_now())
             conn.execute("UPDATE job_instances SET status = ?, data = ? WHERE id = ?",
                          ("InProgress", dumps(data), run.job_id))
             unreadable: str | None = None
@@ -476,7 +471,7 @@ class JobEngine:
             if outcome.failed_activity:
                 reason["relatedResource"] = {"resourceId": outcome.failed_activity, "resourceType": "Activity"}
             status = "Failed"
-        self._update_job(run.job_id, status=status, endTimeUtc=now_iso(), failureReason=reason)
+        self._update_job(run.job_id, status=status, endTimeUtc=utc_now(), failureReason=reason)
 
     # -- activities -----------------------------------------------------------------------
     def _run_container(self, run: Run, activities: list[dict[str, Any]], scope: Scope) -> _ContainerOutcome:
@@ -568,7 +563,7 @@ class JobEngine:
     def _new_activity_run(self, run: Run, act: dict[str, Any], attempt: int, inputs: Any,
                           status: str = "InProgress") -> dict[str, Any]:
         run_id = str(uuid.uuid4())
-        started = now_iso()
+        started = utc_now()
         record = {
             "pipelineName": run.item_id, "pipelineId": run.item_id, "pipelineRunId": run.job_id,
             "activityName": act.get("name"), "activityType": act.get("type"), "activityRunId": run_id,
@@ -590,7 +585,7 @@ class JobEngine:
     def _end_activity_run(self, record: dict[str, Any], status: str, output: Any = None,
                           error: ActivityFailure | None = None) -> None:
         record["status"] = status
-        record["activityRunEnd"] = now_iso()
+        record["activityRunEnd"] = utc_now()
         record["durationInMs"] = int(round((time.time() - record["_started"]) * 1000))
         record["output"] = output if isinstance(output, dict) else ({} if output is None else {"value": output})
         if error is not None:

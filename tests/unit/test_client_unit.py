@@ -253,6 +253,36 @@ def test_gate_holds_every_thread_and_sends_one_probe_with_real_time() -> None:
     assert gate.closures == 2
 
 
+def test_probe_answered_503_gives_the_gate_back_before_sleeping_its_backoff(server: ScriptedServer) -> None:
+    """A probe answered 503 + Retry-After must not hold the other threads through its own backoff:
+    they were held until the probe's retry (t = 2.2 s here) before the pipeline split."""
+    server.answer(503, err("ServiceUnavailable"), Retry_After="2")
+    server.default = (200, {}, {"id": "w1", "displayName": "a"})
+    settings = FabricSettings(api_url=server.base + "/v1", token="unused")
+    client = FabricClient(settings, token_provider=CountingTokens())  # real clock and sleep
+    gate = client.transport.gate
+    assert gate is not None
+    start = time.monotonic()
+    gate.close_until(start + 0.2)
+    finished: list[float] = []
+    lock = threading.Lock()
+
+    def get() -> None:
+        client.workspaces.get("w1")
+        with lock:
+            finished.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=get) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    finished.sort()
+    assert len(finished) == 4 and len(server.requests) == 5
+    assert finished[-1] >= 2.2  # the probe: its own 503 backoff, then success
+    assert all(0.2 <= t < 1.5 for t in finished[:3]), finished  # the others: right after the probe's answer
+
+
 # --------------------------------------------------------------------------------------------
 # transport retry policy over real HTTP
 
