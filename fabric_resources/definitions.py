@@ -48,6 +48,7 @@ __all__ = [
     "canonical_json",
     "canonicalize",
     "content_hash",
+    "content_text_of",
     "find_tokens",
     "load_definition",
     "parse_content",
@@ -653,6 +654,17 @@ def _part_field(part: Any, name: str) -> Any:
 
 
 def _decode_part(part: Any, path: str, index: int) -> Any:
+    text = _decode_text(part, path, index)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DefinitionError(
+            f"definition part {path!r}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            field=f"definition.parts[{index}].payload",
+        ) from exc
+
+
+def _decode_text(part: Any, path: str, index: int) -> str:
     field = f"definition.parts[{index}]"
     payload_type = _part_field(part, "payloadType")
     if payload_type not in (None, "InlineBase64"):
@@ -664,18 +676,24 @@ def _decode_part(part: Any, path: str, index: int) -> Any:
     if not isinstance(payload, str):
         raise DefinitionError(f"definition part {path!r} has no payload", field=f"{field}.payload")
     try:
-        text = base64.b64decode(payload, validate=True).decode("utf-8-sig")
+        return base64.b64decode(payload, validate=True).decode("utf-8-sig")
     except (binascii.Error, ValueError) as exc:
         raise DefinitionError(
             f"definition part {path!r}: payload is not base64-encoded UTF-8 ({exc})", field=f"{field}.payload"
         ) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DefinitionError(
-            f"definition part {path!r}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            field=f"{field}.payload",
-        ) from exc
+
+
+def content_text_of(parts: Sequence[Any]) -> str:
+    """The text of the ``pipeline-content.json`` part exactly as stored (decoded, not re-serialised).
+
+    Raises DefinitionError when there is no such part or it is not base64 UTF-8; whether the text
+    is valid JSON is for the caller to find out (``parse_content``).
+    """
+    for index, part in enumerate(parts):
+        if _part_field(part, "path") == CONTENT_FILE:
+            return _decode_text(part, CONTENT_FILE, index)
+    found = ", ".join(repr(_part_field(p, "path")) for p in parts) or "none"
+    raise DefinitionError(f"the definition has no {CONTENT_FILE} part (parts: {found})", field="definition.parts")
 
 
 def parse_definition_parts(parts: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:

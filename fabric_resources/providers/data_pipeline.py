@@ -1,15 +1,17 @@
 """DataPipeline: a Fabric data pipeline item and its definition (pipeline-content.json).
 
 The program side (`DataPipeline.__init__`) loads the definition (dict, file or item folder), fills its
-`{{ token }}`s from `parameters` (values may be Outputs, e.g. another pipeline's id, which also orders
-the deployment) and hands the provider the final content as canonical JSON text. The provider compares
-definitions in that canonical form, so key order, whitespace and fields the service adds on export
-never count as a change, while an activity edited in the portal does (refresh reads the live
-definition back).
+`{{ token }}`s from `parameters` and hands the provider the final text, formatted as the user wrote it.
+Values known only at deploy time (Outputs, e.g. another pipeline's id) may sit anywhere inside a
+definition dict or a parameter value; they also order the deployment. That text is what is sent to
+Fabric and what the state records. The canonical form (sorted keys, fields the service adds or
+defaults dropped) is used only to compare, so key order, whitespace and service defaults never
+count as a change, while an activity edited in the portal does (refresh reads the live definition).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
 from collections.abc import Mapping
@@ -21,9 +23,11 @@ from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, Upd
 from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.definitions import (
+    CONTENT_FILE,
     build_definition_parts,
     canonical_hash,
     canonical_json,
+    content_text_of,
     load_definition,
     parse_content,
     parse_definition_parts,
@@ -112,11 +116,6 @@ class DataPipelineProvider(FabricProvider):
             changed.remove("logical_id")
         return changed
 
-    def normalize_input(self, name: str, value: Any) -> Any:
-        if name == "definition":
-            return canonical_text(value)
-        return super().normalize_input(name, value)
-
     def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         text = inputs.get("definition")
         if not isinstance(text, str):
@@ -138,14 +137,15 @@ class DataPipelineProvider(FabricProvider):
         return ItemDefinition.model_validate({"parts": parts})
 
     @staticmethod
-    def _outputs(ws_id: str, item: Any, canonical: str, props: Mapping[str, Any],
+    def _outputs(ws_id: str, item: Any, text: str, canonical: str, props: Mapping[str, Any],
                  logical_id: str | None = None) -> dict[str, Any]:
-        """The outputs; ``canonical`` is the definition's canonical JSON (computed once by the caller)."""
+        """The outputs: ``text`` is the definition as sent (or read), ``canonical`` its canonical JSON
+        (computed once by the caller), whose hash is the definition's identity."""
         return {
             "workspace_id": ws_id,
             "display_name": item.display_name,
             "description": optional_text(item.description),
-            "definition": canonical,
+            "definition": text,
             "definition_hash": canonical_hash(canonical),
             "folder_id": optional_text(getattr(item, "folder_id", None)),
             "logical_id": lower_id(logical_id if logical_id is not None else props.get("logical_id")),
@@ -188,7 +188,7 @@ class DataPipelineProvider(FabricProvider):
             raise FabricProviderError(
                 f"creating data pipeline '{name}' in workspace {ws_id} failed: {describe_error(exc)}"
             ) from None
-        return CreateResult(item.id, self._outputs(ws_id, item, canonical, props))
+        return CreateResult(item.id, self._outputs(ws_id, item, text, canonical, props))
 
     def _existing(self, ws_id: str, props: dict[str, Any], canonical: str, exc: FabricError) -> Any:
         """The create was refused as a duplicate: take over the item if it is provably ours (our
@@ -298,12 +298,40 @@ class DataPipelineProvider(FabricProvider):
         if found is None:
             return ReadResult("", {})
         item, definition = found
-        content, _platform = parse_definition_parts(definition.parts)
-        outs = self._outputs(ws_id, item, canonical_json(content), props, live_logical_id(definition))
+        text, canonical = self._live_definition(id_, item, definition.parts, props.get("definition"))
+        outs = self._outputs(ws_id, item, text, canonical, props, live_logical_id(definition))
         inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
         if props.get("logical_id") is None:
             inputs.pop("logical_id")  # not managed: nothing to drift from
         return ReadResult(id_, outs, inputs)
+
+    @staticmethod
+    def _live_definition(id_: str, item: Any, parts: Any, recorded: Any) -> tuple[str, str]:
+        """(text, canonical JSON) of the live definition for read.
+
+        When it means what the state records, the recorded text (the user's) is kept, so a service
+        that reformats on export shows no drift. A live definition that cannot be parsed is drift
+        too: its text is returned behind a line naming the pipeline and the problem, and the next
+        `up` writes the declared definition over it.
+        """
+        def unreadable(exc: DefinitionError, live: str) -> tuple[str, str]:
+            text = (
+                f"[the live definition of data pipeline '{item.display_name}' ({id_}) cannot be read: "
+                f"{describe_error(exc)}; `pulumi up` writes the declared definition over it]\n{live}"
+            )
+            return text, text
+
+        try:
+            live = content_text_of(parts)
+        except DefinitionError as exc:
+            return unreadable(exc, "")
+        try:
+            canonical = canonical_json(parse_content(live, source=f"the live {CONTENT_FILE}"))
+        except DefinitionError as exc:
+            return unreadable(exc, live)
+        if isinstance(recorded, str) and canonical_text(recorded) == canonical:
+            return recorded, canonical
+        return live, canonical
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self.client
@@ -331,7 +359,7 @@ class DataPipelineProvider(FabricProvider):
             if item is None:
                 # Nothing answered with the item: the declared values are what Fabric now holds.
                 item = SimpleNamespace(display_name=name, description=description, folder_id=new_folder)
-        return UpdateResult(self._outputs(ws_id, item, canonical, news))
+        return UpdateResult(self._outputs(ws_id, item, text, canonical, news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         ws_id = props["workspace_id"]
@@ -342,39 +370,80 @@ class DataPipelineProvider(FabricProvider):
 _PROVIDER = DataPipelineProvider()
 
 
+def _holds_outputs(value: Any) -> bool:
+    """Whether a definition dict holds values known only at deploy time (Outputs, awaitables)."""
+    if isinstance(value, pulumi.Output) or inspect.isawaitable(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_outputs(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_outputs(v) for v in value)
+    return False
+
+
+def _plain(value: Any, stand_in: str | None = None) -> Any:
+    """Mappings as dicts and tuples as lists (what Output.from_input unwraps); with ``stand_in``,
+    each deploy-time value replaced by that string (to look for tokens before the values exist)."""
+    if isinstance(value, pulumi.Output) or inspect.isawaitable(value):
+        return value if stand_in is None else stand_in
+    if isinstance(value, Mapping):
+        return {k: _plain(v, stand_in) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, stand_in) for v in value]
+    return value
+
+
+def _require_parameters(source: str, tokens: list[str], params: Mapping[str, Any]) -> None:
+    missing = [t for t in tokens if t not in params]
+    if missing:
+        listed = ", ".join("{{ " + t + " }}" for t in missing)
+        raise DefinitionError(
+            f"{source}: {listed} ha{'ve' if len(missing) > 1 else 's'} no value in parameters "
+            f"(given: {', '.join(sorted(params)) or 'none'})",
+            field=f"parameters.{missing[0]}",
+        )
+
+
 def render_definition(
     definition: Mapping[str, Any] | str | os.PathLike[str] | None,
     parameters: Mapping[str, Any] | None,
     *,
     base_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[pulumi.Input[str], str | None, str | None, str | None]:
-    """(canonical content text - an Output when parameters are, display name, description and
-    logicalId from .platform).
+    """(content text as authored, tokens filled - an Output when deploy-time values are involved,
+    display name, description and logicalId from .platform).
 
-    Raises DefinitionError in the program (so `preview` fails before any API call) for unreadable files,
-    JSON syntax errors and tokens without a parameter.
+    A file's text keeps its formatting; a dict is written as indented JSON. Outputs may sit anywhere
+    inside a definition dict and inside parameter values. Raises DefinitionError in the program (so
+    `preview` fails before any API call) for unreadable files, JSON syntax errors and tokens without
+    a parameter.
     """
-    loaded = load_definition(definition if definition is not None else EMPTY_PIPELINE, base_dir=base_dir)
+    source = definition if definition is not None else EMPTY_PIPELINE
     params = dict(parameters or {})
+    if isinstance(source, Mapping) and _holds_outputs(source):
+        # Tokens are looked for in a stand-in (each deploy-time value a string), so a missing
+        # parameter still fails now, in the program, rather than after the values resolve.
+        stand_in = load_definition(_plain(source, stand_in="deploy-time value"))
+        tokens = sorted(stand_in.tokens)
+        _require_parameters(stand_in.source, tokens, params)
+        used = {t: params[t] for t in tokens}
+
+        def render_resolved(args: list[Any]) -> str:
+            resolved, values = args
+            return load_definition(resolved).substitute(values)
+
+        resolved = pulumi.Output.from_input(_plain(source))
+        text = pulumi.Output.all(resolved, pulumi.Output.from_input(used)).apply(render_resolved)
+        return text, None, None, None
+
+    loaded = load_definition(source, base_dir=base_dir)
     tokens = sorted(loaded.tokens)
-    missing = [t for t in tokens if t not in params]
-    if missing:
-        listed = ", ".join("{{ " + t + " }}" for t in missing)
-        raise DefinitionError(
-            f"{loaded.source}: {listed} ha{'ve' if len(missing) > 1 else 's'} no value in parameters "
-            f"(given: {', '.join(sorted(params)) or 'none'})",
-            field=f"parameters.{missing[0]}",
-        )
-
-    def render(values: Mapping[str, Any]) -> str:
-        text = loaded.substitute(values)
-        # Invalid text is passed on as-is: check() then reports it against the `definition` property.
-        return canonical_text(text)
-
+    _require_parameters(loaded.source, tokens, params)
     if not tokens:
-        return render({}), loaded.display_name, loaded.description, loaded.logical_id
+        # Invalid text is passed on as-is: check() then reports it against the `definition` property.
+        return loaded.substitute({}), loaded.display_name, loaded.description, loaded.logical_id
     used = {t: params[t] for t in tokens}
-    text_output = pulumi.Output.all(**used).apply(render)
+    text_output = pulumi.Output.all(**used).apply(loaded.substitute)
     return text_output, loaded.display_name, loaded.description, loaded.logical_id
 
 

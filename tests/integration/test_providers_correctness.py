@@ -7,6 +7,7 @@ an engine round trip; faults are injected through the emulator's control plane.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from fabric_resources.client import FabricClient
+from fabric_resources.providers.data_pipeline import DataPipelineProvider
 from fabric_resources.providers.workspace import WorkspaceProvider
 
 pytestmark = pytest.mark.timeout(60)
@@ -59,3 +61,76 @@ def test_upper_case_capacity_id_is_recognised_and_gives_no_diff(
     assert provider.diff(created.id, created.outs, again).changes is False
     read = provider.read(created.id, created.outs)
     assert provider.diff(created.id, read.outs, again).changes is False
+
+
+# What the user authored is sent as written; the canonical form only compares. This text keeps
+# everything the canonical form drops: a top-level name, default policy, state, annotations, and
+# its own indentation.
+AUTHORED = """{
+    "name": "Authored pipeline",
+    "properties": {
+        "activities": [
+            {
+                "name": "Pause",
+                "type": "Wait",
+                "state": "Active",
+                "policy": {"timeout": "0.12:00:00", "retry": 0, "retryIntervalInSeconds": 30},
+                "typeProperties": {"waitTimeInSeconds": 1}
+            }
+        ],
+        "annotations": []
+    }
+}
+"""
+
+
+def _pipeline_news(workspace: str, text: str = AUTHORED) -> dict[str, Any]:
+    return {"workspace_id": workspace, "display_name": _name("authored"), "description": None,
+            "definition": text, "folder_id": None, "adopt_existing": False}
+
+
+def _stored_content(client: FabricClient, workspace: str, item_id: str) -> bytes:
+    return client.items.get_definition(workspace, item_id).files()["pipeline-content.json"]
+
+
+def test_the_authored_definition_is_what_fabric_stores_and_reads_back(
+    emulator_env: Any, client: FabricClient, workspace: str
+) -> None:
+    provider = DataPipelineProvider()
+    news = _pipeline_news(workspace)
+    inputs = checked(provider, news)
+    created = provider.create(inputs)
+    assert _stored_content(client, workspace, created.id) == AUTHORED.encode()
+    assert created.outs["definition"] == AUTHORED
+    # A no-op preview and a refresh see no change.
+    assert provider.diff(created.id, created.outs, checked(provider, news, created.outs)).changes is False
+    read = provider.read(created.id, created.outs)
+    assert read.inputs["definition"] == AUTHORED
+    assert provider.diff(created.id, read.outs, checked(provider, news, read.outs)).changes is False
+    # An edit is sent as written too.
+    edited = AUTHORED.replace('"waitTimeInSeconds": 1', '"waitTimeInSeconds": 2')
+    news2 = {**news, "definition": edited}
+    inputs2 = checked(provider, news2, read.outs)
+    assert provider.diff(created.id, read.outs, inputs2).changes is True
+    provider.update(created.id, read.outs, inputs2)
+    assert _stored_content(client, workspace, created.id) == edited.encode()
+
+
+def test_an_unparsable_live_definition_reads_as_drift_naming_the_pipeline(
+    emulator: Any, emulator_env: Any, client: FabricClient, workspace: str
+) -> None:
+    provider = DataPipelineProvider()
+    news = _pipeline_news(workspace)
+    created = provider.create(checked(provider, news))
+    broken = base64.b64encode(b'{"properties": {"activities": [').decode()
+    resp = emulator.admin("PUT", f"/items/{created.id}/definition",
+                          json={"parts": [{"path": "pipeline-content.json", "payload": broken}]})
+    assert resp.status_code == 200, resp.text
+    read = provider.read(created.id, created.outs)
+    shown = read.inputs["definition"]
+    assert shown.startswith(f"[the live definition of data pipeline '{news['display_name']}' ({created.id})")
+    assert "invalid JSON" in shown
+    again = checked(provider, news, read.outs)
+    assert provider.diff(created.id, read.outs, again).changes is True
+    provider.update(created.id, read.outs, again)
+    assert _stored_content(client, workspace, created.id) == AUTHORED.encode()

@@ -133,11 +133,18 @@ def test_unknown_property_is_reported() -> None:
     assert list(failures_of(result)) == ["colour"]
 
 
-def test_pipeline_check_canonicalises_the_definition() -> None:
+def test_pipeline_check_keeps_the_authored_text_and_diff_compares_canonically() -> None:
     text = json.dumps(CONTENT, indent=4)
-    result = DataPipelineProvider().check({}, pipeline_inputs(definition=text))
+    p = DataPipelineProvider()
+    result = p.check({}, pipeline_inputs(definition=text))
     assert result.failures == []
-    assert result.inputs["definition"] == canonical_json(CONTENT)
+    # What the user authored is what is sent and recorded; the canonical form only compares.
+    assert result.inputs["definition"] == text
+    assert p.diff(ITEM, pipeline_state(), dict(result.inputs)).changes is False
+    assert p.diff(ITEM, pipeline_state(definition=text), dict(result.inputs)).changes is False
+    edited = json.dumps({"properties": {"activities": CONTENT["properties"]["activities"][:1]}}, indent=4)
+    assert p.diff(ITEM, pipeline_state(definition=text), dict(p.check({}, pipeline_inputs(
+        definition=edited)).inputs)).changes is True
 
 
 @pytest.mark.parametrize(
@@ -339,14 +346,27 @@ def test_render_definition_requires_every_token() -> None:
     assert "ingest_pipeline_id" in str(err.value)
 
 
-def test_render_definition_of_a_folder_without_tokens_is_canonical_text() -> None:
+def test_render_definition_of_a_folder_keeps_its_logical_id() -> None:
     folder = REPO_ROOT / "pipelines" / "Parameterised Load.DataPipeline"
     text, name, _description, logical_id = render_definition(folder, {"unused": "x"})
     assert name == "Parameterised Load"
     # The folder's own identity is kept (what Fabric's git integration calls this item everywhere).
     assert logical_id == "c52b9e71-4d08-4f3a-8e6c-2a7d1b5f9e03"
-    assert isinstance(text, str)
-    assert text == canonical_json(json.loads(text))
+    assert text == (folder / "pipeline-content.json").read_text()
+
+
+def test_render_definition_of_a_folder_without_tokens_is_the_file_as_written(tmp_path: Path) -> None:
+    folder = tmp_path / "Authored.DataPipeline"
+    folder.mkdir()
+    authored = (
+        '{\n    "name": "Authored",\n    "properties": {\n        "activities": [\n            {"name": "W", '
+        '"type": "Wait", "state": "Active",\n             "policy": {"timeout": "0.12:00:00", "retry": 0},\n'
+        '             "typeProperties": {"waitTimeInSeconds": 1}}\n        ],\n        "annotations": []\n    }\n}\n'
+    )
+    (folder / "pipeline-content.json").write_text(authored)
+    text, name, _description, _logical_id = render_definition(folder, {"unused": "x"})
+    assert name == "Authored"
+    assert text == authored
 
 
 def test_one_client_per_settings_shared_by_all_providers_of_a_stack() -> None:
