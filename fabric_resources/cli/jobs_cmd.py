@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from fabric_resources.cli._common import (
     EXIT_CODES_HELP,
@@ -43,13 +43,22 @@ from fabric_resources.cli._common import (
     redact,
     render_table,
 )
+from fabric_resources.errors import NotFoundError, PermissionDeniedError
 from fabric_resources.formats import is_guid, parse_utc, utc_iso
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the models come with the client, which commands build lazily (`--help` stays light)
     from fabric_resources.client import FabricClient
+    from fabric_resources.models import (
+        ActivityRun,
+        ActivityRunError,
+        ErrorResponse,
+        Item,
+        JobInstance,
+        Workspace,
+    )
 
 PIPELINE_TYPE = "DataPipeline"
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled", "Deduped"})
+Named = TypeVar("Named", "Workspace", "Item")
 WORKSPACE_HELP = (
     "workspace display name or id (default: with --stack, the stack's fabric-resources:workspaceName; "
     "otherwise every workspace you can see is searched)"
@@ -154,48 +163,19 @@ def _run_locator(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", "-P", metavar="P", help="pipeline display name or id (narrows the search)")
 
 
-# -- reading API models --------------------------------------------------------------------------
-
-
-def _field(obj: Any, *names: str) -> Any:
-    """A field from a pydantic model (snake_case attribute) or a plain dict (camelCase key)."""
-    for name in names:
-        if isinstance(obj, dict):
-            if name in obj and obj[name] is not None:
-                return obj[name]
-        else:
-            value = getattr(obj, name, None)
-            if value is not None:
-                return value
-            extra = getattr(obj, "model_extra", None) or {}
-            if extra.get(name) is not None:
-                return extra[name]
-    return None
-
-
-def _as_dict(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return value
-    dump = getattr(value, "model_dump", None)
-    if dump is not None:
-        result: dict[str, Any] = dump(by_alias=True, mode="json", exclude_none=True)
-        return result
-    return {"message": str(value)}
+# -- presenting API models -----------------------------------------------------------------------
 
 
 def _short_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def _error_of(raw: Any) -> dict[str, str] | None:
-    """Normalise an ErrorResponse-ish value (failureReason, activity error) to {errorCode, message}."""
-    data = _as_dict(raw)
-    if not data:
+def _error_of(error: ErrorResponse | ActivityRunError | None) -> dict[str, str] | None:
+    """A job's failureReason or an activity run's error as {errorCode, message}."""
+    if error is None:
         return None
-    code = str(data.get("errorCode") or data.get("error_code") or "")
-    message = " ".join(str(data.get("message") or "").split())
+    code = error.error_code or ""
+    message = " ".join((error.message or "").split())
     if not code and not message:
         return None  # activity runs carry an all-empty error object when nothing failed
     return {"errorCode": code, "message": message}
@@ -224,20 +204,18 @@ class PipelineRef:
 
 
 def _is_not_found_or_denied(exc: BaseException) -> bool:
-    from fabric_resources import errors
-
     # Asking a workspace we cannot read about an id is a miss, not a failure of the search.
-    return isinstance(exc, errors.NotFoundError | errors.PermissionDeniedError)
+    return isinstance(exc, NotFoundError | PermissionDeniedError)
 
 
-def _match_by_name(objs: Iterable[Any], name: str) -> list[Any]:
+def _match_by_name(objs: Iterable[Named], name: str) -> list[Named]:
     """Exact display-name matches; failing those, case-insensitive ones (Fabric names ignore case)."""
     listed = list(objs)
-    exact = [o for o in listed if _field(o, "display_name", "displayName") == name]
+    exact = [o for o in listed if o.display_name == name]
     if exact:
         return exact
     folded = name.casefold()
-    return [o for o in listed if str(_field(o, "display_name", "displayName") or "").casefold() == folded]
+    return [o for o in listed if o.display_name.casefold() == folded]
 
 
 class Resolver:
@@ -245,14 +223,14 @@ class Resolver:
 
     def __init__(self, client: FabricClient) -> None:
         self.client = client
-        self._workspaces: list[Any] | None = None
+        self._workspaces: list[Workspace] | None = None
 
-    def all_workspaces(self) -> list[Any]:
+    def all_workspaces(self) -> list[Workspace]:
         if self._workspaces is None:
             self._workspaces = list(self.client.workspaces.list())
         return self._workspaces
 
-    def workspaces(self, ref: str | None) -> list[Any]:
+    def workspaces(self, ref: str | None) -> list[Workspace]:
         """The workspace named by ``ref`` (a one-element list), or all of them when ref is None."""
         if ref is None:
             return self.all_workspaces()
@@ -266,7 +244,7 @@ class Resolver:
         if not matches:
             raise CliError(f"workspace {ref!r} not found (no workspace with that name or id is visible to you)")
         if len(matches) > 1:
-            ids = ", ".join(str(_field(w, "id")) for w in matches)
+            ids = ", ".join(w.id for w in matches)
             raise CliError(f"workspace name {ref!r} is ambiguous: {len(matches)} workspaces match ({ids}); use the id")
         return matches
 
@@ -274,17 +252,16 @@ class Resolver:
         """Every pipeline matching ``ref`` (id or display name) in the chosen workspace(s)."""
         found: list[PipelineRef] = []
         for ws in self.workspaces(workspace_ref):
-            ws_id, ws_name = _workspace_id_and_name(ws)
             if is_guid(ref):
-                item = self._get_item(ws_id, ref)
+                item = self._get_item(ws.id, ref)
                 if item is not None:
-                    found.append(_ref(ws_id, ws_name, item))
+                    found.append(_ref(ws, item))
                     continue
-            items = self._pipelines_in(ws_id, workspace_ref)
-            found.extend(_ref(ws_id, ws_name, item) for item in _match_by_name(items, ref))
+            items = self._pipelines_in(ws.id, workspace_ref)
+            found.extend(_ref(ws, item) for item in _match_by_name(items, ref))
         return found
 
-    def _pipelines_in(self, ws_id: str, workspace_ref: str | None) -> list[Any]:
+    def _pipelines_in(self, ws_id: str, workspace_ref: str | None) -> list[Item]:
         try:
             return list(self.client.items.list(ws_id, type=PIPELINE_TYPE))
         except Exception as exc:
@@ -293,14 +270,14 @@ class Resolver:
                 return []
             raise
 
-    def _get_item(self, ws_id: str, item_id: str) -> Any:
+    def _get_item(self, ws_id: str, item_id: str) -> Item | None:
         try:
             item = self.client.items.get(ws_id, item_id)
         except Exception as exc:
             if _is_not_found_or_denied(exc):
                 return None
             raise
-        return item if _field(item, "type") == PIPELINE_TYPE else None
+        return item if item.type == PIPELINE_TYPE else None
 
     def pipeline(self, ref: str, workspace_ref: str | None) -> PipelineRef:
         matches = self.pipelines(ref, workspace_ref)
@@ -315,7 +292,7 @@ class Resolver:
             raise CliError(f"pipeline name {ref!r} is ambiguous, {len(matches)} match: {candidates}; {hint}")
         return matches[0]
 
-    def run(self, run_id: str, workspace_ref: str | None, pipeline_ref: str | None) -> tuple[PipelineRef, Any]:
+    def run(self, run_id: str, workspace_ref: str | None, pipeline_ref: str | None) -> tuple[PipelineRef, JobInstance]:
         """Find the pipeline that owns ``run_id`` and return it with the job instance."""
         if not is_guid(run_id):
             raise CliError(f"{run_id!r} is not a run id (a job instance id is a GUID)")
@@ -344,47 +321,40 @@ class Resolver:
 
     def _all_pipelines(self, workspace_ref: str | None) -> Iterator[PipelineRef]:
         for ws in self.workspaces(workspace_ref):
-            ws_id, ws_name = _workspace_id_and_name(ws)
-            for item in self._pipelines_in(ws_id, workspace_ref):
-                yield _ref(ws_id, ws_name, item)
+            for item in self._pipelines_in(ws.id, workspace_ref):
+                yield _ref(ws, item)
 
 
-def _workspace_id_and_name(ws: Any) -> tuple[str, str]:
-    ws_id = str(_field(ws, "id"))
-    return ws_id, str(_field(ws, "display_name", "displayName") or ws_id)
-
-
-def _ref(ws_id: str, ws_name: str, item: Any) -> PipelineRef:
-    item_id = str(_field(item, "id"))
-    return PipelineRef(ws_id, ws_name, item_id, str(_field(item, "display_name", "displayName") or item_id))
+def _ref(ws: Workspace, item: Item) -> PipelineRef:
+    return PipelineRef(ws.id, ws.display_name, item.id, item.display_name)
 
 
 # -- presenting runs and activities --------------------------------------------------------------
 
 
-def run_json(ref: PipelineRef, job: Any) -> dict[str, Any]:
-    start = parse_utc(_field(job, "start_time_utc", "startTimeUtc"))
-    end = parse_utc(_field(job, "end_time_utc", "endTimeUtc"))
+def run_json(ref: PipelineRef, job: JobInstance) -> dict[str, Any]:
+    start = parse_utc(job.start_time_utc)
+    end = parse_utc(job.end_time_utc)
     return {
-        "id": str(_field(job, "id")),
+        "id": job.id,
         "workspaceId": ref.workspace_id,
         "workspaceName": ref.workspace_name,
         "pipelineId": ref.pipeline_id,
         "pipelineName": ref.pipeline_name,
-        "jobType": _field(job, "job_type", "jobType"),
-        "invokeType": _field(job, "invoke_type", "invokeType"),
-        "status": _field(job, "status"),
+        "jobType": job.job_type,
+        "invokeType": job.invoke_type,
+        "status": job.status,
         "startTimeUtc": utc_iso(start) if start else None,
         "endTimeUtc": utc_iso(end) if end else None,
         "durationSeconds": round((end - start).total_seconds(), 3) if start and end else None,
-        "failureReason": _error_of(_field(job, "failure_reason", "failureReason")),
+        "failureReason": _error_of(job.failure_reason),
     }
 
 
-def activity_json(activity: Any) -> dict[str, Any]:
-    start = parse_utc(_field(activity, "activity_run_start", "activityRunStart"))
-    end = parse_utc(_field(activity, "activity_run_end", "activityRunEnd"))
-    duration_ms = _field(activity, "duration_in_ms", "durationInMs")
+def activity_json(activity: ActivityRun) -> dict[str, Any]:
+    start = parse_utc(activity.activity_run_start)
+    end = parse_utc(activity.activity_run_end)
+    duration_ms = activity.duration_in_ms
     if isinstance(duration_ms, int | float) and (end is not None or duration_ms > 0):
         duration: float | None = round(duration_ms / 1000.0, 3)
     elif start and end:
@@ -392,14 +362,14 @@ def activity_json(activity: Any) -> dict[str, Any]:
     else:
         duration = None
     return {
-        "activityName": _field(activity, "activity_name", "activityName"),
-        "activityType": _field(activity, "activity_type", "activityType"),
-        "activityRunId": _field(activity, "activity_run_id", "activityRunId"),
-        "status": _field(activity, "status"),
+        "activityName": activity.activity_name,
+        "activityType": activity.activity_type,
+        "activityRunId": activity.activity_run_id,
+        "status": activity.status,
         "activityRunStart": utc_iso(start) if start else None,
         "activityRunEnd": utc_iso(end) if end else None,
         "durationSeconds": duration,
-        "error": _error_of(_field(activity, "error")),
+        "error": _error_of(activity.error),
     }
 
 
@@ -473,7 +443,7 @@ def _workspace_arg(args: argparse.Namespace) -> str | None:
     return args.workspace or default_workspace(args)
 
 
-def _named_run(args: argparse.Namespace) -> tuple[FabricClient, PipelineRef, Any]:
+def _named_run(args: argparse.Namespace) -> tuple[FabricClient, PipelineRef, JobInstance]:
     """The client, the pipeline and the job instance that RUN_ID [--workspace] [--pipeline] name."""
     client = build_client(args)
     ref, job = Resolver(client).run(args.run_id, _workspace_arg(args), args.pipeline)
@@ -493,7 +463,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Pipelines take their parameters through executionData (the documented pipeline form).
     execution_data = {"parameters": params} if params else None
     job = client.jobs.run(ref.workspace_id, ref.pipeline_id, execution_data=execution_data)
-    run_id = str(_field(job, "id"))
+    run_id = job.id
     as_json = output_format(args) == "json"
     if not as_json:
         print(f"Started run {run_id} of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
@@ -575,23 +545,23 @@ class Watcher:
         self.out.write(redact(f"[{format_duration(elapsed):>7}] {text}") + "\n")
         self.out.flush()
 
-    def watch(self, *, timeout: float | None, poll_interval: float) -> tuple[Any, list[dict[str, Any]]]:
+    def watch(self, *, timeout: float | None, poll_interval: float) -> tuple[JobInstance, list[dict[str, Any]]]:
         deadline = None if timeout is None else self._started + timeout
         while True:
             # Job first, activities second: once the job is terminal the activity list read after it
             # is final too, so the last poll prints every finish.
             job = self.client.jobs.get(self.ref.workspace_id, self.ref.pipeline_id, self.run_id)
-            status = str(_field(job, "status") or "Unknown")
+            status = job.status
             activities = _query_activities(self.client, self.ref, self.run_id)
             # A run starts before its activities and ends after them: order the lines that way.
-            if status != self._job_status and status not in TERMINAL_STATUSES:
+            if status != self._job_status and not job.is_terminal:
                 self._say(f"run {status}")
             for activity in activities:
                 self._report(activity)
-            if status != self._job_status and status in TERMINAL_STATUSES:
+            if status != self._job_status and job.is_terminal:
                 self._say(f"run {status}")
             self._job_status = status
-            if status in TERMINAL_STATUSES:
+            if job.is_terminal:
                 return job, activities
             now = self.clock()
             if deadline is not None and now >= deadline:
@@ -652,9 +622,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 @command
 def cmd_cancel(args: argparse.Namespace) -> int:
     client, ref, job = _named_run(args)
-    status = str(_field(job, "status"))
-    if status in TERMINAL_STATUSES:
-        raise CliError(f"run {args.run_id} already ended ({status}); nothing to cancel")
+    if job.is_terminal:
+        raise CliError(f"run {args.run_id} already ended ({job.status}); nothing to cancel")
     client.jobs.cancel(ref.workspace_id, ref.pipeline_id, args.run_id)
     job = client.jobs.get(ref.workspace_id, ref.pipeline_id, args.run_id)
     run = run_json(ref, job)
