@@ -22,7 +22,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # the models come with the client, which commands build lazil
 
 PIPELINE_TYPE = "DataPipeline"
 Named = TypeVar("Named", "Workspace", "Item")
+Number = TypeVar("Number", int, float)
 WORKSPACE_HELP = (
     "workspace display name or id (default: with --stack, the stack's fabric-resources:workspaceName; "
     "otherwise every workspace you can see is searched)"
@@ -68,24 +69,23 @@ WORKSPACE_HELP = (
 # -- argument parsing ----------------------------------------------------------------------------
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-    return value
+def _positive(convert: Callable[[str], Number], kind: str) -> Callable[[str], Number]:
+    """An argparse type: ``convert(text)``, refused unless it is greater than 0."""
+
+    def parse(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-    return value
+_positive_float = _positive(float, "a number")
+_positive_int = _positive(int, "an integer")
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -517,28 +517,21 @@ class _WatchTimeout(Exception):
         self.status = status
 
 
+@dataclass
 class Watcher:
     """Polls a run and its activity runs, printing each change once."""
 
-    def __init__(
-        self,
-        client: FabricClient,
-        ref: PipelineRef,
-        run_id: str,
-        out: TextIO,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.ref = ref
-        self.run_id = run_id
-        self.out = out
-        self.clock = clock
-        self.sleep = sleep
-        self._started = clock()
-        self._job_status: str | None = None
-        self._activity_status: dict[str, str] = {}
+    client: FabricClient
+    ref: PipelineRef
+    run_id: str
+    out: TextIO
+    clock: Callable[[], float] = field(default=time.monotonic, kw_only=True)
+    sleep: Callable[[float], None] = field(default=time.sleep, kw_only=True)
+    _job_status: str | None = field(default=None, init=False)
+    _activity_status: dict[str, str] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.clock()
 
     def _say(self, text: str) -> None:
         elapsed = self.clock() - self._started

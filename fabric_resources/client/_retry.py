@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
@@ -109,6 +109,7 @@ class Backoff:
         return self.delay(attempt, parse_retry_after(resp.headers.get("Retry-After")))
 
 
+@dataclass
 class RetryStep:
     """Sends a call through ``next`` until it succeeds, fails for good, or runs out of attempts or time.
 
@@ -116,14 +117,12 @@ class RetryStep:
     throttle gate further down waits out 429s for every thread, so this step does not sleep on them.
     """
 
-    def __init__(self, next: Step, policy: RetryPolicy, backoff: Backoff, *, clock: Callable[[], float],
-                 sleep: Callable[[float], None], throttle_gate_waits: bool = False) -> None:
-        self.next = next
-        self.policy = policy
-        self.backoff = backoff
-        self.clock = clock
-        self.sleep = sleep
-        self.throttle_gate_waits = throttle_gate_waits
+    next: Step
+    policy: RetryPolicy
+    backoff: Backoff
+    clock: Callable[[], float] = field(kw_only=True)
+    sleep: Callable[[float], None] = field(kw_only=True)
+    throttle_gate_waits: bool = field(default=False, kw_only=True)
 
     def send(self, call: ApiCall) -> requests.Response:
         call.attempt = 0

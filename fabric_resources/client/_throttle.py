@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import requests
 
@@ -101,16 +102,16 @@ class ThrottleGate:
             self._cond.notify_all()
 
 
+@dataclass
 class ThrottleStep:
     """Brackets every send with ``gate.enter`` / ``gate.leave``; a 429 closes the gate until the moment
     its Retry-After (or, without one, the backoff) names -- also on the last attempt, since every
     other thread is throttled all the same."""
 
-    def __init__(self, next: Step, gate: ThrottleGate, backoff: Backoff, *, clock: Callable[[], float]) -> None:
-        self.next = next
-        self.gate = gate
-        self.backoff = backoff
-        self.clock = clock
+    next: Step
+    gate: ThrottleGate
+    backoff: Backoff
+    clock: Callable[[], float] = field(kw_only=True)
 
     def send(self, call: ApiCall) -> requests.Response:
         probe = self.gate.enter(call.deadline)

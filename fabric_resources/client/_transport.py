@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -50,12 +51,12 @@ log = logging.getLogger("fabric_resources.http")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 
+@dataclass
 class BearerTokenStep:
     """Adds ``Authorization: Bearer``; on a 401 invalidates the token and resends once per call."""
 
-    def __init__(self, next: Step, token_provider: Any) -> None:
-        self.next = next
-        self.tokens = token_provider
+    next: Step
+    tokens: Any  # _auth.TokenProvider or anything with token() and invalidate(rejected)
 
     def send(self, call: ApiCall) -> requests.Response:
         token = self.tokens.token()
@@ -71,12 +72,12 @@ class BearerTokenStep:
         return resp
 
 
+@dataclass
 class LoggingStep:
     """One debug line per answer (status, time, requestId), one info line per failed send."""
 
-    def __init__(self, next: Step, *, clock: Callable[[], float]) -> None:
-        self.next = next
-        self.clock = clock
+    next: Step
+    clock: Callable[[], float] = field(kw_only=True)
 
     def send(self, call: ApiCall) -> requests.Response:
         t0 = self.clock()
@@ -91,18 +92,17 @@ class LoggingStep:
         return resp
 
 
+@dataclass
 class HttpSender:
     """The end of the pipeline: one HTTP request on the pooled session; counts what it sends."""
 
-    def __init__(self, session: requests.Session, *, verify: str | bool, timeout: float, connect_timeout: float,
-                 clock: Callable[[], float]) -> None:
-        self.session = session
-        self.verify = verify
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.clock = clock
-        self._lock = threading.Lock()
-        self.sent = 0  # HTTP requests actually sent (for benchmarks and tests)
+    session: requests.Session
+    verify: str | bool = field(kw_only=True)
+    timeout: float = field(kw_only=True)
+    connect_timeout: float = field(kw_only=True)
+    clock: Callable[[], float] = field(kw_only=True)
+    sent: int = field(default=0, init=False)  # HTTP requests actually sent (for benchmarks and tests)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def send(self, call: ApiCall) -> requests.Response:
         remaining = call.deadline - self.clock()

@@ -7,7 +7,8 @@ wrappers. ``Expression`` is the interpreter; its ``_call`` is the table of funct
 What an expression can see comes from its ``ExpressionScope`` (the run engine's ``jobs.Scope``):
 ``pipeline()`` (parameters, RunId, TriggerTime, ... -- ``Run.pipeline_info`` in jobs.py; new system
 members such as ``libraryVariables`` belong there), ``variables(name)``, ``item()`` inside ForEach,
-and ``activity(name)`` outputs. A new *function* is one more branch of ``Expression._call``.
+and ``activity(name)`` outputs (table ``SCOPE_READERS``). A new *function* is one more branch of
+``Expression._call``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,15 @@ def equals(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+#: The functions that read the run, each an ``ExpressionScope`` method: name -> (method, arguments).
+SCOPE_READERS: dict[str, tuple[str, int]] = {
+    "pipeline": ("pipeline_info", 0),
+    "variables": ("get_variable", 1),
+    "item": ("current_item", 0),
+    "activity": ("activity_result", 1),
+}
+
+
 class Expression:
     """Interpreter of the supported subset of the pipeline expression language.
 
@@ -211,18 +221,10 @@ class Expression:
             if not low <= len(args) <= high:
                 raise ExpressionError(f"{name}() takes {low}{'' if high == low else f'..{high}'} arguments")
 
-        if fn == "pipeline":
-            arity(0)
-            return scope.pipeline_info()
-        if fn == "variables":
-            arity(1)
-            return scope.get_variable(str(args[0]))
-        if fn == "item":
-            arity(0)
-            return scope.current_item()
-        if fn == "activity":
-            arity(1)
-            return scope.activity_result(str(args[0]))
+        if fn in SCOPE_READERS:
+            method, count = SCOPE_READERS[fn]
+            arity(count)
+            return getattr(scope, method)(*(str(a) for a in args))
         if fn == "equals":
             arity(2)
             return equals(args[0], args[1])
@@ -243,18 +245,13 @@ class Expression:
         if fn == "bool":
             arity(1)
             return _to_bool(args[0])
-        if fn == "int":
+        if fn in ("int", "float"):
             arity(1)
+            convert = int if fn == "int" else float
             try:
-                return int(args[0]) if not isinstance(args[0], str) else int(args[0].strip())
+                return convert(args[0].strip() if isinstance(args[0], str) else args[0])
             except (TypeError, ValueError):
-                raise ExpressionError(f"int() cannot convert {args[0]!r}") from None
-        if fn == "float":
-            arity(1)
-            try:
-                return float(args[0])
-            except (TypeError, ValueError):
-                raise ExpressionError(f"float() cannot convert {args[0]!r}") from None
+                raise ExpressionError(f"{fn}() cannot convert {args[0]!r}") from None
         if fn == "string":
             arity(1)
             return to_string(args[0])

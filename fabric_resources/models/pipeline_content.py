@@ -20,7 +20,7 @@ Container activities (IfCondition, ForEach, Until, Switch) keep their inner acti
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -123,42 +123,36 @@ def _check_default(declared: str, value: Any) -> None:
         )
 
 
-class ParameterSpec(_Model):
+class _Declared(_Model):
+    """A declared parameter or variable: a known type and a default of that type."""
+
+    KIND: ClassVar[str]
+    TYPES: ClassVar[dict[str, str]]
+
     type: str
     default_value: Any = None
 
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value.lower() not in PARAMETER_TYPES:
-            raise ValueError(
-                f"unknown parameter type {value!r}; use one of {', '.join(PARAMETER_TYPES.values())}"
-            )
+        if value.lower() not in cls.TYPES:
+            raise ValueError(f"unknown {cls.KIND} type {value!r}; use one of {', '.join(cls.TYPES.values())}")
         return value
 
     @model_validator(mode="after")
-    def _default_fits(self) -> ParameterSpec:
+    def _default_fits(self) -> _Declared:
         _check_default(self.type, self.default_value)
         return self
 
 
-class VariableSpec(_Model):
-    type: str
-    default_value: Any = None
+class ParameterSpec(_Declared):
+    KIND = "parameter"
+    TYPES = PARAMETER_TYPES
 
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value.lower() not in VARIABLE_TYPES:
-            raise ValueError(
-                f"unknown variable type {value!r}; use one of {', '.join(VARIABLE_TYPES.values())}"
-            )
-        return value
 
-    @model_validator(mode="after")
-    def _default_fits(self) -> VariableSpec:
-        _check_default(self.type, self.default_value)
-        return self
+class VariableSpec(_Declared):
+    KIND = "variable"
+    TYPES = VARIABLE_TYPES
 
 
 class PipelineFolder(_Model):

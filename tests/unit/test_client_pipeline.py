@@ -28,19 +28,7 @@ from fabric_resources.errors import (
     ThrottledError,
     TransportError,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.unit.test_client_unit import CountingTokens, FakeClock
 
 
 def answer(status: int, retry_after: str | None = None, **body: Any) -> requests.Response:
@@ -70,12 +58,12 @@ class Script:
         return outcome
 
 
-def call(method: str = "GET", *, deadline: float = 400.0, safe: bool | None = None) -> ApiCall:
+def call(method: str = "GET", *, deadline: float = 1e9, safe: bool | None = None) -> ApiCall:
     return ApiCall(method=method, url="https://api/v1/x", deadline=deadline,
                    safe=method != "POST" if safe is None else safe)
 
 
-def retry(next: Step, clock: Clock, *, gate_waits: bool = False, **knobs: Any) -> RetryStep:
+def retry(next: Step, clock: FakeClock, *, gate_waits: bool = False, **knobs: Any) -> RetryStep:
     policy = RetryPolicy(**knobs)
     return RetryStep(next, policy, Backoff(policy, random.Random(3)), clock=clock, sleep=clock.sleep,
                      throttle_gate_waits=gate_waits)
@@ -85,7 +73,7 @@ def retry(next: Step, clock: Clock, *, gate_waits: bool = False, **knobs: Any) -
 
 
 def test_retry_honours_retry_after_and_counts_attempts() -> None:
-    clock = Clock()
+    clock = FakeClock()
     script = Script(answer(503, "4"), answer(429, "2"), answer(200))
     assert retry(script, clock).send(call()).status_code == 200
     assert clock.sleeps == [4.0, 2.0]
@@ -93,14 +81,14 @@ def test_retry_honours_retry_after_and_counts_attempts() -> None:
 
 
 def test_retry_backs_off_with_bounded_jitter_without_retry_after() -> None:
-    clock = Clock()
+    clock = FakeClock()
     script = Script(answer(500), answer(502), answer(200))
     retry(script, clock, backoff_base=1.0, backoff_cap=8.0).send(call())
     assert len(clock.sleeps) == 2 and 0 <= clock.sleeps[0] <= 1.0 and 0 <= clock.sleeps[1] <= 2.0
 
 
 def test_post_is_sent_again_only_after_429_or_a_surely_unsent_request() -> None:
-    clock = Clock()
+    clock = FakeClock()
     script = Script(answer(429, "1"), TransportError("refused", sent=False), answer(201))
     assert retry(script, clock).send(call("POST")).status_code == 201
     for outcome in (answer(503, "1"), answer(500)):
@@ -113,7 +101,7 @@ def test_post_is_sent_again_only_after_429_or_a_surely_unsent_request() -> None:
 
 
 def test_tls_failures_and_final_credential_errors_are_not_retried() -> None:
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(TransportError):
         retry(Script(TransportError("bad CA", sent=False, transient=False)), clock).send(call())
     with pytest.raises(CredentialError):
@@ -124,13 +112,13 @@ def test_tls_failures_and_final_credential_errors_are_not_retried() -> None:
 
 
 def test_attempts_and_deadline_bound_the_loop() -> None:
-    clock = Clock()
+    clock = FakeClock()
     script = Script(*[answer(503) for _ in range(3)])
     with pytest.raises(ServiceError):
         retry(script, clock, max_attempts=3).send(call())
     assert len(script.seen) == 3
 
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(DeadlineExceededError) as info:
         retry(Script(answer(503, "30"), answer(503, "30")), clock).send(call(deadline=clock() + 40))
     assert isinstance(info.value.last_error, ServiceError)
@@ -138,7 +126,7 @@ def test_attempts_and_deadline_bound_the_loop() -> None:
 
 
 def test_with_a_gate_a_429_is_not_slept_by_the_retry_step() -> None:
-    clock = Clock()
+    clock = FakeClock()
     assert retry(Script(answer(429, "5"), answer(200)), clock, gate_waits=True).send(call()).status_code == 200
     assert clock.sleeps == []
 
@@ -146,13 +134,13 @@ def test_with_a_gate_a_429_is_not_slept_by_the_retry_step() -> None:
 # -- throttle gate step ------------------------------------------------------------------------
 
 
-def gated(next: Step, clock: Clock, gate: ThrottleGate) -> ThrottleStep:
+def gated(next: Step, clock: FakeClock, gate: ThrottleGate) -> ThrottleStep:
     policy = RetryPolicy()
     return ThrottleStep(next, gate, Backoff(policy, random.Random(3)), clock=clock)
 
 
 def test_a_429_closes_the_gate_for_everyone_until_retry_after() -> None:
-    clock = Clock()
+    clock = FakeClock()
     gate = ThrottleGate(clock, clock.sleep)
     step = gated(Script(answer(429, "7"), answer(200)), clock, gate)
     assert step.send(call()).status_code == 429
@@ -164,7 +152,7 @@ def test_a_429_closes_the_gate_for_everyone_until_retry_after() -> None:
 
 def test_the_probe_slot_is_free_while_the_probe_sleeps_its_503_backoff() -> None:
     """The retry step's backoff runs outside the gate: another thread passes while the probe sleeps."""
-    clock = Clock()
+    clock = FakeClock()
     gate = ThrottleGate(clock, clock.sleep)
     gate.close_until(clock() + 1)
     passed_while_sleeping: list[bool] = []
@@ -186,7 +174,7 @@ def test_the_probe_slot_is_free_while_the_probe_sleeps_its_503_backoff() -> None
 
 
 def test_gate_past_the_deadline_fails_the_call_with_the_last_error() -> None:
-    clock = Clock()
+    clock = FakeClock()
     gate = ThrottleGate(clock, clock.sleep)
     policy = RetryPolicy()
     backoff = Backoff(policy, random.Random(3))
@@ -201,21 +189,8 @@ def test_gate_past_the_deadline_fails_the_call_with_the_last_error() -> None:
 # -- bearer token and logging ------------------------------------------------------------------
 
 
-class Tokens:
-    def __init__(self) -> None:
-        self.n = 1
-        self.invalidated: list[str] = []
-
-    def token(self) -> str:
-        return f"tok-{self.n}"
-
-    def invalidate(self, rejected: str | None = None) -> None:
-        self.invalidated.append(str(rejected))
-        self.n += 1
-
-
 def test_a_401_refreshes_the_token_and_resends_once_per_call() -> None:
-    tokens = Tokens()
+    tokens = CountingTokens()
     script = Script(answer(401), answer(200))
     one = call()
     assert BearerTokenStep(script, tokens).send(one).status_code == 200
@@ -228,13 +203,13 @@ def test_a_401_refreshes_the_token_and_resends_once_per_call() -> None:
     step = BearerTokenStep(script, tokens)
     assert step.send(again).status_code == 401
     assert step.send(again).status_code == 401 and len(script.seen) == 3
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(AuthenticationError):
-        retry(BearerTokenStep(Script(answer(401), answer(401)), Tokens()), clock).send(call())
+        retry(BearerTokenStep(Script(answer(401), answer(401)), CountingTokens()), clock).send(call())
 
 
 def test_logging_names_the_call_status_and_request_id(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     one = call()
     one.call_id, one.attempt = 7, 2
     with caplog.at_level(logging.DEBUG, logger="fabric_resources.http"):
