@@ -165,8 +165,8 @@ def load_definition(
         except (TypeError, ValueError) as exc:
             raise DefinitionError(
                 f"the definition dict cannot be written as JSON ({exc}); it must hold only JSON values "
-                "(str, int, float, bool, None, lists and dicts). Pass values known only at deploy time, "
-                "such as other resources' ids, through `parameters` and {{ name }} tokens",
+                "(str, int, float, bool, None, lists and dicts) and values known only at deploy time "
+                "(Outputs, such as another resource's id)",
                 field="definition",
             ) from exc
         return LoadedDefinition(content_text=text, platform=None, source_path=None)

@@ -3,16 +3,25 @@ unset, authored definitions deployed as written, and bad input refused at previe
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 
-from fabric_resources.providers import Workspace
+from fabric_resources.client import FabricClient
+from fabric_resources.providers import DataPipeline, PipelineSchedule, Workspace
+from fabric_resources.providers.data_pipeline import EMPTY_PIPELINE
+from fabric_resources.settings import FabricSettings
 from tests.e2e.conftest import emulator_stack_config, export_state, resources_of_type
 
 pytestmark = pytest.mark.e2e
+
+
+def emulator_client(emulator: Any) -> FabricClient:
+    return FabricClient(FabricSettings.from_emulator(emulator.data_dir))
 
 
 def writes(emulator: Any) -> int:
@@ -41,3 +50,53 @@ def test_prod_setup_ids_in_stack_secret_in_environment(
     assert [r["id"] for r in resources_of_type(export_state(stack), "Workspace")] == [ws_id]
     # The secret that made this work is nowhere in the state.
     assert secret["fabric:clientSecret"] not in str(export_state(stack))
+
+
+def test_outputs_inside_definitions_parameters_and_schedule_configurations(
+    make_stack: Any, emulator: Any, tmp_path: Path
+) -> None:
+    # Deploy-time values anywhere a program puts them: a definition dict, a parameter value, a
+    # schedule configuration. They also order the deployment (the child exists before its parent).
+    name = f"outputs-{uuid.uuid4().hex[:8]}"
+    with_tokens = tmp_path / "pipeline-content.json"
+    with_tokens.write_text('{"properties": {"activities": [], "annotations": [{{ refs }}]}}\n')
+
+    def program() -> None:
+        ws = Workspace("ws", display_name=name)
+        child = DataPipeline("child", workspace_id=ws.id, display_name="Child", definition=EMPTY_PIPELINE)
+        parent = DataPipeline(
+            "parent", workspace_id=ws.id, display_name="Parent",
+            definition={"properties": {"activities": [{
+                "name": "Run child", "type": "ExecutePipeline",
+                "typeProperties": {"pipeline": {"referenceName": child.id, "type": "PipelineReference"},
+                                   "waitOnCompletion": True},
+            }]}},
+        )
+        tokens = DataPipeline(
+            "tokens", workspace_id=ws.id, display_name="Tokens",
+            definition=str(with_tokens),
+            parameters={"refs": {"child": child.id, "parent": parent.id}},
+        )
+        schedule = PipelineSchedule(
+            "daily", workspace_id=ws.id, pipeline_id=parent.id, enabled=False,
+            configuration={"type": "Daily", "times": [ws.id.apply(lambda _: "06:30")],
+                           "startDateTime": "2030-01-01T00:00:00", "endDateTime": "2031-01-01T00:00:00",
+                           "localTimeZoneId": ws.id.apply(lambda _: "UTC")},
+        )
+        pulumi.export("ws", ws.id)
+        pulumi.export("child", child.id)
+        pulumi.export("parent", parent.id)
+        pulumi.export("tokens", tokens.id)
+        pulumi.export("schedule_config", schedule.configuration)
+
+    stack = make_stack(program)
+    out = {k: v.value for k, v in stack.up(on_output=lambda _line: None).outputs.items()}
+    fabric = emulator_client(emulator)
+    stored = fabric.items.get_definition(out["ws"], out["parent"]).files()["pipeline-content.json"]
+    reference = json.loads(stored)["properties"]["activities"][0]["typeProperties"]["pipeline"]
+    assert reference["referenceName"] == out["child"]
+    tokens = fabric.items.get_definition(out["ws"], out["tokens"]).files()["pipeline-content.json"]
+    assert '"child": "' + out["child"] + '"' in tokens.decode()
+    assert out["schedule_config"]["times"] == ["06:30"] and out["schedule_config"]["localTimeZoneId"] == "UTC"
+    # Nothing left to do: the resolved values are what the state records.
+    assert stack.preview(on_output=lambda _line: None).change_summary.get("same") == 6
