@@ -251,9 +251,12 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         with self._lock:
             if self._stopping.is_set():
                 return -signal.SIGTERM
-            # Its own session: a Ctrl-C in the terminal reaches the engine, which cancels the deployment
-            # in order, instead of raising KeyboardInterrupt inside the program.
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+            # SIGINT ignored, through a shell's `trap` (an ignored signal survives exec, and Python then
+            # installs no KeyboardInterrupt handler): a terminal Ctrl-C reaches the engine, which cancels in
+            # order, but never raises inside the program. It stays in our process group, so whoever kills
+            # the group (a SIGKILL of the whole deployment) takes the program down too.
+            proc = subprocess.Popen(["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv],
+                                    cwd=cwd, env=env, stdin=subprocess.DEVNULL)
             self._children.add(proc)
         try:
             return proc.wait()
@@ -275,12 +278,12 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         with self._lock:
             children = list(self._children)
         for proc in children:
-            _signal_group(proc, signal.SIGTERM)
+            _signal(proc, signal.SIGTERM)
         for proc in children:
             try:
                 proc.wait(PROGRAM_STOP_SECONDS)
             except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
+                _signal(proc, signal.SIGKILL)
 
     def _log_error(self, message: str) -> bool:
         if not self.engine_address:
@@ -295,9 +298,9 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             return False
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+        proc.send_signal(sig)
 
 
 def _line(text: str) -> Any:
@@ -329,22 +332,14 @@ def find_executor(given: str | None) -> Path:
 def serve(executor: Path, engine_address: str, *, ready: Any = None) -> int:
     """Serve until SIGINT/SIGTERM or until the engine that started us goes away; returns the exit code."""
     host = LanguageHost(executor, engine_address)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(host, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    # The engine reads the port from the first line of stdout.
-    out = ready or sys.stdout
-    out.write(f"{port}\n")
-    out.flush()
-
+    # Handlers first: the engine may interrupt us as soon as it has read the port.
     stop = threading.Event()
     interrupted = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         # A first Ctrl-C reaches the whole terminal process group, the engine included, which then
         # cancels in order: it lets in-flight operations finish and records them. The program is left
-        # to end as the engine tells it to (it runs in its own session, so it saw no SIGINT). A second
+        # to end as the engine tells it to (it ignores SIGINT, see _run_child). A second
         # Ctrl-C, SIGTERM, or SIGINT with no program running (the engine closing its plugins) stops
         # the host quietly: never a KeyboardInterrupt traceback in the stack's diagnostics.
         if signum == signal.SIGINT and host.running() and not interrupted.is_set():
@@ -354,6 +349,15 @@ def serve(executor: Path, engine_address: str, *, ready: Any = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(host, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    # The engine reads the port from the first line of stdout.
+    out = ready or sys.stdout
+    out.write(f"{port}\n")
+    out.flush()
+
     parent = os.getppid()
     # If the engine dies without stopping us (SIGKILL), our parent changes: exit rather than linger.
     while not stop.wait(1.0):

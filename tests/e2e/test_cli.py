@@ -183,3 +183,29 @@ def processes_mentioning(text: str) -> list[str]:
         if text in args:
             found.append(args)
     return found
+
+
+def test_sigkill_of_the_deployment_leaves_no_program_running(pulumi_project: Any) -> None:
+    """Killing the CLI's whole process group (a CI job cancelled hard) takes the host's program with it."""
+    project = pulumi_project("""
+        import time
+        import pulumi
+        from tests.e2e.probe import Note
+
+        Note("slow", "x", delay=30)
+        time.sleep(30)
+    """, emulator=False)
+    project.env.update(PROBE_ENV)
+    proc = project.start("up", "--yes", "--skip-preview")
+    deadline = time.monotonic() + 60
+    while "slow creating" not in " ".join(project.output_so_far(proc).split()):
+        assert proc.poll() is None and time.monotonic() < deadline, project.output_so_far(proc)
+        time.sleep(0.2)
+    assert processes_mentioning(project.stack), "the program should be running"
+    os.killpg(proc.pid, signal.SIGKILL)
+    project.wait(proc)
+    deadline = time.monotonic() + 10
+    while processes_mentioning(project.stack) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes_mentioning(project.stack)
+    project.cancel()
