@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from fabric_resources.client._auth import TokenProvider
+from fabric_resources.client._auth import TokenProvider, token_object_id
 from fabric_resources.client._lro import LroPoller, ProgressCallback
 from fabric_resources.client._transport import RetryPolicy, Transport
 from fabric_resources.client.capacities import Capacities
@@ -84,6 +84,11 @@ class FabricClient:
         self.variable_libraries = VariableLibraries(self)
         self.tags = Tags(self)
         self.connections = Connections(self)
+
+    def caller_object_id(self) -> str | None:
+        """The object id of the principal this client signs in as (from its token), or None when
+        the token does not say (an opaque token)."""
+        return token_object_id(self.auth.token())
 
     def __repr__(self) -> str:
         return f"FabricClient(api_url={self.settings.api_url!r}, credential={self.auth.source!r})"

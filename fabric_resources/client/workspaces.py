@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fabric_resources.client._base import Area, create_with_recovery, given, seg
@@ -16,8 +16,10 @@ __all__ = ["RoleAssignments", "Workspaces"]
 
 class Workspaces(Area):
     def create(self, display_name: str, *, description: str | None = None,
-               capacity_id: str | None = None, domain_id: str | None = None) -> Workspace:
-        """Create a workspace (names are unique in the tenant: a lost answer is recovered by name)."""
+               capacity_id: str | None = None, domain_id: str | None = None,
+               find: Callable[[], Workspace | None] | None = None) -> Workspace:
+        """Create a workspace (names are unique in the tenant: a lost answer is recovered by name,
+        or by ``find`` when given; see ``create_with_recovery``)."""
         body: dict[str, Any] = {"displayName": display_name}
         if description is not None:
             body["description"] = description
@@ -29,7 +31,8 @@ class Workspaces(Area):
         def send() -> Workspace:
             return Workspace.model_validate(self._lro.result(self._t.request("POST", "workspaces", json=body)))
 
-        return create_with_recovery(send, lambda: self.find(display_name), rounds=self._t.policy.max_attempts)
+        return create_with_recovery(send, find or (lambda: self.find(display_name)),
+                                    rounds=self._t.policy.max_attempts)
 
     def get(self, workspace_id: str) -> Workspace:
         return Workspace.model_validate(self._json("GET", f"workspaces/{seg(workspace_id)}"))
@@ -73,6 +76,12 @@ class Workspaces(Area):
             return self.get(workspace_id)
         return self._wait_assignment(workspace_id, None, parse_retry_after(resp.headers.get("Retry-After")), timeout)
 
+    def wait_for_capacity(self, workspace_id: str, capacity_id: str | None, *,
+                          timeout: float | None = None) -> Workspace:
+        """Poll until the workspace's capacity assignment has settled on ``capacity_id`` (e.g. the one
+        started by a create with ``capacityId``); raises OperationFailedError when it failed."""
+        return self._wait_assignment(workspace_id, capacity_id, None, timeout)
+
     def _wait_assignment(self, workspace_id: str, capacity_id: str | None, advised: float | None,
                          timeout: float | None) -> Workspace:
         clock, sleep = self._t.clock, self._t.sleep
@@ -102,9 +111,17 @@ class RoleAssignments(Area):
     def _base(self, workspace_id: str) -> str:
         return f"workspaces/{seg(workspace_id)}/roleAssignments"
 
-    def add(self, workspace_id: str, *, principal_id: str, principal_type: str, role: str) -> WorkspaceRoleAssignment:
+    def add(self, workspace_id: str, *, principal_id: str, principal_type: str, role: str,
+            find: Callable[[], WorkspaceRoleAssignment | None] | None = None) -> WorkspaceRoleAssignment:
+        """Grant a role. A principal holds one role per workspace, so an answer that leaves the outcome
+        unknown is settled by looking the principal up (or by ``find``), as creates are."""
         body = {"principal": {"id": principal_id, "type": principal_type}, "role": role}
-        return WorkspaceRoleAssignment.model_validate(self._json("POST", self._base(workspace_id), json=body))
+
+        def send() -> WorkspaceRoleAssignment:
+            return WorkspaceRoleAssignment.model_validate(self._json("POST", self._base(workspace_id), json=body))
+
+        return create_with_recovery(send, find or (lambda: self.find(workspace_id, principal_id)),
+                                    rounds=self._t.policy.max_attempts)
 
     def get(self, workspace_id: str, assignment_id: str) -> WorkspaceRoleAssignment:
         return WorkspaceRoleAssignment.model_validate(

@@ -54,6 +54,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "token_lifetime_seconds": 3600,
     # How long a capacity (un)assignment reports "InProgress" before "Completed" (x time_factor).
     "capacity_assignment_seconds": 0.3,
+    # Capacity assignments started while set end "Failed" (the workspace keeps its previous capacity).
+    "capacity_assignment_fails": False,
     # Items per workspace (the service documents 1000); beyond it 400 WorkspaceItemsLimitExceeded.
     "workspace_item_limit": 1000,
     # Activities that fail on purpose: {activity name or type: "fail" | "fail_once"} (jobs.py).

@@ -130,7 +130,22 @@ def workspace_view(ctx: EmulatorContext, data: dict[str, Any]) -> dict[str, Any]
         duration = float(ctx.cfg("capacity_assignment_seconds")) * float(ctx.cfg("time_factor"))
         done = time.time() >= float(change["at"]) + duration
         view["capacityAssignmentProgress"] = "Completed" if done else "InProgress"
+        if done and "failedFrom" in change:
+            # capacity_assignment_fails: the assignment ended in failure; the workspace is back where it was.
+            view["capacityAssignmentProgress"] = "Failed"
+            view.pop("capacityId", None)
+            view.pop("capacityRegion", None)
+            if change["failedFrom"]:
+                view["capacityId"] = change["failedFrom"]
     return view
+
+
+def capacity_change(ctx: EmulatorContext, previous: str | None) -> dict[str, Any]:
+    """The record of a capacity (un)assignment starting now (fails later under capacity_assignment_fails)."""
+    change: dict[str, Any] = {"at": time.time()}
+    if ctx.cfg("capacity_assignment_fails"):
+        change["failedFrom"] = previous or ""
+    return change
 
 
 def _check_name_free(conn: sqlite3.Connection, name: str, except_id: str | None = None) -> None:
@@ -182,7 +197,7 @@ async def create_workspace(request: Request) -> Response:
     data: dict[str, Any] = {"id": workspace_id, "displayName": name, "description": description}
     if capacity_id is not None:
         data["capacityId"] = _capacity_or_404(capacity_id)["id"]
-        data["capacityChange"] = {"at": time.time()}
+        data["capacityChange"] = capacity_change(ctx, None)
     if domain_id:
         data["domainId"] = domain_id
     with ctx.store.tx() as conn:
@@ -275,8 +290,8 @@ async def assign_to_capacity(request: Request) -> Response:
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, principal, "Admin")
         data = load_workspace(conn, workspace_id)
+        data["capacityChange"] = capacity_change(ctx, data.get("capacityId"))
         data["capacityId"] = cap["id"]
-        data["capacityChange"] = {"at": time.time()}
         save_workspace(conn, data)
     return empty_response(202)
 

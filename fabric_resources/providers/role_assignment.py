@@ -80,26 +80,55 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
                 raise FabricProviderError(
                     f"granting {role} on workspace {ws_id} to {principal_id} failed: {describe_error(exc)}"
                 ) from None
-            if not props.get("adopt_existing"):
-                raise FabricProviderError(
-                    f"principal {principal_id} already has a role in workspace {ws_id} "
-                    f"({describe_error(exc)}); set adopt_existing=True to manage that assignment"
-                ) from None
-            assignment = self._adopt(ws_id, principal_id, role)
+            assignment = self._existing(ws_id, principal_id, props, describe_error(exc))
+        else:
+            if not self._as_declared(assignment, props):
+                # A lost answer settled by lookup found the principal holding another role: that
+                # assignment was not made by this create.
+                assignment = self._existing(ws_id, principal_id, props, "found after a lost answer")
         return CreateResult(assignment.id, self._outputs(ws_id, assignment, props))
 
-    def _adopt(self, ws_id: str, principal_id: str, role: str) -> Any:
+    @staticmethod
+    def _as_declared(assignment: Any, props: dict[str, Any]) -> bool:
+        return bool(assignment.role == props["role"] and assignment.principal.type == props["principal_type"]
+                    and lower_id(assignment.principal.id) == lower_id(props["principal_id"]))
+
+    def _existing(self, ws_id: str, principal_id: str, props: dict[str, Any], reason: str) -> Any:
+        """The principal already holds a role here. Ours (an earlier create of this resource whose
+        answer or state write was lost) when it is exactly the declared principal, type and role in a
+        workspace this deployer administers; adopted when asked; otherwise refused."""
         client = self.client
-        with translate_errors(f"adopting the role assignment of {principal_id} in workspace {ws_id}"):
+        role = props["role"]
+        with translate_errors(f"looking up the role assignment of {principal_id} in workspace {ws_id}"):
             assignment = client.role_assignments.find(ws_id, principal_id)
             if assignment is None:
                 raise FabricProviderError(
                     f"principal {principal_id} is reported as assigned in workspace {ws_id} "
                     "but no such assignment is listed"
                 )
-            if assignment.role != role:
+            ours = self._as_declared(assignment, props) and self._deployer_is_admin(ws_id)
+        if ours:
+            pulumi.log.info(
+                f"principal {principal_id} already holds {role} in workspace {ws_id}, exactly as declared, in a "
+                "workspace this deployer administers: an earlier deployment made it without recording it; "
+                "taking it over"
+            )
+            return assignment
+        if not props.get("adopt_existing"):
+            raise FabricProviderError(
+                f"principal {principal_id} already has a role in workspace {ws_id} ({assignment.role}, "
+                f"{assignment.principal.type}; {reason}); set adopt_existing=True to manage that assignment"
+            )
+        if assignment.role != role:
+            with translate_errors(f"adopting the role assignment of {principal_id} in workspace {ws_id}"):
                 assignment = client.role_assignments.update(ws_id, assignment.id, role=role)
         return assignment
+
+    def _deployer_is_admin(self, ws_id: str) -> bool:
+        me = self.client.caller_object_id()
+        return me is not None and any(
+            lower_id(a.principal.id) == me and a.role == "Admin" for a in self.client.role_assignments.list(ws_id)
+        )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws_id = props["workspace_id"]

@@ -8,6 +8,8 @@ compares like with like. Moving a schedule to another pipeline or workspace repl
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
@@ -16,11 +18,39 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fabric_resources.models import ScheduleConfig
 from fabric_resources.models.common import Guid
-from fabric_resources.providers._base import FabricProvider, allow_not_found, lower_id, translate_errors
+from fabric_resources.providers._base import (
+    FabricProvider,
+    FabricProviderError,
+    allow_not_found,
+    lower_id,
+    translate_errors,
+)
 
 __all__ = ["PipelineSchedule", "PipelineScheduleArgs", "PipelineScheduleProvider"]
 
 _CONFIG_ADAPTER: TypeAdapter[Any] = TypeAdapter(ScheduleConfig)
+
+# Schedule ids created or taken over by this provider process, i.e. in this deployment: a second
+# resource never takes over one of them, and deleting a resource (the old name of one renamed
+# without an alias) leaves alone a schedule another resource has just taken over.
+_CLAIMED: set[str] = set()
+_CLAIMED_LOCK = threading.Lock()
+
+# Settings declared by the program in this run, (pipeline, job type, enabled, configuration) ->
+# resource name: two resources with identical settings on one pipeline could not be told apart by a
+# re-run. Kept per run (an Automation API process runs many), the run known by its monitor object.
+_DECLARED: dict[tuple[str, str, bool, str], str] = {}
+_DECLARED_RUN: list[Any] = [None]
+_DECLARED_LOCK = threading.Lock()
+
+
+def _claim(schedule_id: str) -> bool:
+    """Mark a schedule as held by a resource of this deployment; False if another already holds it."""
+    with _CLAIMED_LOCK:
+        if schedule_id.lower() in _CLAIMED:
+            return False
+        _CLAIMED.add(schedule_id.lower())
+        return True
 
 
 def normalize_configuration(value: Any) -> Any:
@@ -45,6 +75,7 @@ class PipelineScheduleArgs(BaseModel):
     job_type: Annotated[str, Field(min_length=1, max_length=64)] = "Pipeline"
     enabled: bool
     configuration: ScheduleConfig
+    adopt_existing: bool = False
 
 
 class PipelineScheduleProvider(FabricProvider):
@@ -72,14 +103,15 @@ class PipelineScheduleProvider(FabricProvider):
             "job_type": job_type,
             "enabled": bool(schedule.enabled),
             "configuration": normalize_configuration(schedule.configuration),
+            "adopt_existing": bool(props.get("adopt_existing")),
         }
 
     @staticmethod
     def _config_model(value: Any) -> Any:
         return _CONFIG_ADAPTER.validate_python(value)
 
-    def _matching(self, props: dict[str, Any]) -> Any:
-        """A live schedule of the pipeline (same job type) already in the declared state, or None.
+    def _matching(self, props: dict[str, Any]) -> list[Any]:
+        """Live schedules of the pipeline (same job type) already in the declared state.
 
         Schedules have no name, so a create that reached Fabric but never made it into the state
         (an interrupted `up`) can only be recognised by its content: `enabled` and the configuration
@@ -88,19 +120,36 @@ class PipelineScheduleProvider(FabricProvider):
         ws_id, item_id, job_type = self._owner(props)
         enabled = bool(props["enabled"])
         wanted = normalize_configuration(props["configuration"])
-        for live in self.client.schedules.list(ws_id, item_id, job_type=job_type):
-            if bool(live.enabled) == enabled and normalize_configuration(live.configuration) == wanted:
+        return [live for live in self.client.schedules.list(ws_id, item_id, job_type=job_type)
+                if bool(live.enabled) == enabled and normalize_configuration(live.configuration) == wanted]
+
+    def _ours(self, props: dict[str, Any]) -> Any:
+        """The live schedule this resource may take over without being told to, or None.
+
+        Ours means: on the declared pipeline, exactly the declared settings, owned by the deploying
+        principal (a schedule someone made in the portal has that person as owner), and not held by
+        another resource of this deployment (the program refuses two resources with identical
+        settings on one pipeline, and _CLAIMED covers the rest). With adopt_existing any matching
+        schedule qualifies, whoever owns it.
+        """
+        me = self.client.caller_object_id()
+        for live in self._matching(props):
+            owner = lower_id(live.owner.id) if live.owner is not None else None
+            if (props.get("adopt_existing") or (me is not None and owner == me)) and _claim(live.id):
                 return live
         return None
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         ws_id, item_id, job_type = self._owner(props)
         with translate_errors(f"creating a {job_type} schedule on pipeline {item_id}"):
-            # Take over an identical schedule instead of adding a duplicate that would run the
-            # pipeline twice. (Two resources declaring identical schedules on one pipeline would
-            # therefore share one; such a pair runs the pipeline twice at the same time anyway.)
-            existing = self._matching(props)
+            existing = self._ours(props)
             if existing is not None:
+                # Without this, a re-run after an interrupted `up` would add a second schedule and the
+                # pipeline would run twice at every trigger.
+                pulumi.log.info(
+                    f"schedule {existing.id} on pipeline {item_id} has exactly the declared settings and is owned by "
+                    "this deployer: an earlier deployment created it without recording it; taking it over"
+                )
                 return CreateResult(existing.id, self._outputs(props, existing))
             schedule = self.client.schedules.create(
                 ws_id,
@@ -109,6 +158,7 @@ class PipelineScheduleProvider(FabricProvider):
                 enabled=bool(props["enabled"]),
                 configuration=self._config_model(props["configuration"]),
             )
+        _claim(schedule.id)
         return CreateResult(schedule.id, self._outputs(props, schedule))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -135,6 +185,12 @@ class PipelineScheduleProvider(FabricProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         ws_id, item_id, job_type = self._owner(props)
+        with _CLAIMED_LOCK:
+            if id_.lower() in _CLAIMED:
+                # Taken over by another resource earlier in this deployment (this one was renamed
+                # without an alias): deleting it would delete that resource's schedule.
+                pulumi.log.info(f"schedule {id_} is now held by another resource of this stack; not deleting it")
+                return
         allow_not_found(f"deleting schedule {id_} of pipeline {item_id}",
                         lambda: self.client.schedules.delete(ws_id, item_id, id_, job_type=job_type))
 
@@ -152,6 +208,7 @@ class PipelineSchedule(Resource, module="fabric", name="PipelineSchedule"):
     job_type: pulumi.Output[str]
     enabled: pulumi.Output[bool]
     configuration: pulumi.Output[dict[str, Any]]
+    adopt_existing: pulumi.Output[bool]
 
     def __init__(
         self,
@@ -163,14 +220,36 @@ class PipelineSchedule(Resource, module="fabric", name="PipelineSchedule"):
         opts: pulumi.ResourceOptions | None = None,
         *,
         job_type: str = "Pipeline",
+        adopt_existing: bool = False,
     ) -> None:
         if isinstance(configuration, BaseModel):
             configuration = normalize_configuration(configuration)
+
+        def unique(values: list[Any]) -> Any:
+            pipeline, on, config = values
+            key = (lower_id(str(pipeline)), job_type, bool(on),
+                   json.dumps(normalize_configuration(config), sort_keys=True))
+            run = pulumi.runtime.settings.get_monitor()
+            with _DECLARED_LOCK:
+                if _DECLARED_RUN[0] is not run:
+                    _DECLARED.clear()
+                    _DECLARED_RUN[0] = run  # holding it keeps its identity from being reused
+                other = _DECLARED.setdefault(key, resource_name)
+            if other != resource_name:
+                raise FabricProviderError(
+                    f"PipelineSchedule '{resource_name}' declares the same settings as '{other}' on pipeline "
+                    f"{pipeline}: the pipeline would run twice at every trigger; declare one schedule"
+                )
+            return pipeline
+
+        # The pipeline id reaches the engine only through this check, so a duplicate is never created.
+        checked_pipeline = pulumi.Output.all(pipeline_id, enabled, configuration).apply(unique)
         props = {
             "workspace_id": workspace_id,
-            "pipeline_id": pipeline_id,
+            "pipeline_id": checked_pipeline,
             "job_type": job_type,
             "enabled": enabled,
             "configuration": configuration,
+            "adopt_existing": adopt_existing,
         }
         super().__init__(_PROVIDER, resource_name, props, opts)

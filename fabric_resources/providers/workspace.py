@@ -52,39 +52,116 @@ class WorkspaceProvider(FabricProvider):
         name = props["display_name"]
         description = optional_text(props.get("description"))
         capacity_id = optional_text(props.get("capacity_id"))
+        settled: list[Any] = []
+
+        def find_by_name() -> Any:
+            # A lost answer is settled by this lookup; what it finds is proven ours below.
+            found = client.workspaces.find(name)
+            if found is not None:
+                settled.append(found)
+            return found
+
+        # Whether the workspace is this resource's own (made by this create or an earlier,
+        # unrecorded one), so undoing a failed capacity assignment cannot delete someone's workspace.
+        ours = True
         try:
-            ws = client.workspaces.create(name, description=description, capacity_id=capacity_id)
+            ws = client.workspaces.create(name, description=description, capacity_id=capacity_id,
+                                          find=find_by_name)
+            if settled and ws is settled[-1]:
+                ws, ours = self._existing(ws, props, "settled by lookup")
         except AlreadyExistsError as exc:
-            if not props.get("adopt_existing"):
-                raise FabricProviderError(
-                    f"a workspace named '{name}' already exists ({describe_error(exc)}); set "
-                    "adopt_existing=True to take it over, or choose another display_name"
-                ) from None
-            with translate_errors(f"adopting workspace '{name}'"):
+            with translate_errors(f"looking up workspace '{name}'"):
                 found = client.workspaces.find(name)
             if found is None:
                 raise FabricProviderError(
-                    f"workspace '{name}' is reported as taken but is not visible to this principal; "
-                    "it must be shared with the deployer before it can be adopted"
+                    f"a workspace named '{name}' already exists ({describe_error(exc)}) but is not visible "
+                    "to this principal; choose another display_name, or have it shared with the deployer "
+                    "and set adopt_existing=True"
                 ) from None
-            ws = self._converge(found.id, found, description, capacity_id, name)
+            ws, ours = self._existing(found, props, describe_error(exc))
         except FabricError as exc:
             raise FabricProviderError(f"creating workspace '{name}' failed: {describe_error(exc)}") from None
-        if capacity_id and optional_text(ws.capacity_id) != capacity_id:
-            # Created by an API version that ignores capacityId on create: assign explicitly.
-            with translate_errors(f"assigning workspace '{name}' to capacity {capacity_id}"):
-                ws = client.workspaces.assign_to_capacity(ws.id, capacity_id, wait=True)
+        if capacity_id:
+            ws = self._settle_capacity(ws, capacity_id, name, undo=ours)
         return CreateResult(ws.id, self._outputs(ws, props.get("adopt_existing")))
 
+    def _settle_capacity(self, ws: Any, capacity_id: str, name: str, *, undo: bool) -> Any:
+        """Finish the declared capacity assignment of a workspace not yet in the state. If it fails,
+        the workspace would be left outside the state: delete it again (when it is ours) so the next
+        `up` starts clean, and say so."""
+        workspaces = self.client.workspaces
+        try:
+            if optional_text(ws.capacity_id) != capacity_id:
+                # Created by an API version that ignores capacityId on create: assign explicitly.
+                return workspaces.assign_to_capacity(ws.id, capacity_id, wait=True)
+            return workspaces.wait_for_capacity(ws.id, capacity_id)
+        except FabricError as exc:
+            failure = f"assigning workspace '{name}' ({ws.id}) to capacity {capacity_id} failed: {describe_error(exc)}"
+        if not undo:
+            raise FabricProviderError(f"{failure}; the adopted workspace was left as it is")
+        try:
+            workspaces.delete(ws.id)
+        except FabricError as exc:
+            raise FabricProviderError(
+                f"{failure}; deleting the new workspace again failed too ({describe_error(exc)}): the next "
+                "`up` recognises it as this stack's own (empty, only the deployer as Admin) and resumes"
+            ) from None
+        raise FabricProviderError(f"{failure}; the new workspace was deleted again, so the next `up` starts clean")
+
+    def _existing(self, ws: Any, props: dict[str, Any], reason: str) -> tuple[Any, bool]:
+        """A workspace of the declared name exists and is visible: (converged workspace, ours).
+
+        Workspaces carry no logicalId, so "ours" is what an interrupted create of this resource
+        leaves and nobody else's workspace looks like: no items, no folders, and no role assignment
+        but the deploying principal's Admin. Anything else is refused unless adopt_existing.
+        """
+        name = props["display_name"]
+        with translate_errors(f"looking into workspace '{ws.display_name}' ({ws.id})"):
+            why_not = self._why_not_ours(ws.id)
+        settled = reason == "settled by lookup"
+        if why_not is None:
+            if not settled:
+                pulumi.log.info(
+                    f"workspace '{ws.display_name}' ({ws.id}) is empty and administered by this deployer alone: an "
+                    "earlier deployment created it without recording it; taking it over"
+                )
+        elif not props.get("adopt_existing"):
+            raise FabricProviderError(
+                f"a workspace named '{name}' already exists ({reason}) and is not provably this stack's own "
+                f"({why_not}); set adopt_existing=True to take it over, or choose another display_name"
+            )
+        converged = self._converge(ws.id, ws, optional_text(props.get("description")),
+                                   optional_text(props.get("capacity_id")), name, capacity=False)
+        return converged, why_not is None
+
+    def _why_not_ours(self, ws_id: str) -> str | None:
+        client = self.client
+        items = sum(1 for _ in client.items.list(ws_id))
+        if items:
+            return f"it holds {items} item{'s' if items != 1 else ''}"
+        if next(iter(client.folders.list(ws_id)), None) is not None:
+            return "it holds folders"
+        me = client.caller_object_id()
+        if me is None:
+            return "the deploying principal cannot be identified from its token"
+        others = [a for a in client.role_assignments.list(ws_id)
+                  if not (a.principal.id.lower() == me and a.role == "Admin")]
+        if others:
+            return f"{len(others)} role assignment{'s' if len(others) != 1 else ''} besides the deployer's Admin"
+        return None
+
     def _converge(
-        self, ws_id: str, current: Any, description: str | None, capacity_id: str | None, name: str
+        self, ws_id: str, current: Any, description: str | None, capacity_id: str | None, name: str,
+        *, capacity: bool = True,
     ) -> Any:
+        """Name and description as declared; the capacity too unless ``capacity=False`` (create
+        settles a declared capacity itself, and can undo its own workspace if that fails)."""
         client = self.client
         ws = current
         if optional_text(current.description) != description or current.display_name != name:
             with translate_errors(f"updating workspace '{name}'"):
                 ws = client.workspaces.update(ws_id, display_name=name, description=description or "")
-        if optional_text(ws.capacity_id) != capacity_id:
+        if capacity and optional_text(ws.capacity_id) != capacity_id:
             ws = self._set_capacity(ws_id, capacity_id, name)
         return ws
 
