@@ -123,7 +123,7 @@ class Bench:
         stack = engine.select_stack(
             name, program=program, work_dir=work_dir,
             project_settings=auto.ProjectSettings(name=f"bench-{name}", runtime="python"),
-            backend_dir=self.tmp / "state", pulumi_home=self.pulumi_home,
+            backend_dir=self.tmp / "state", passphrase="benchmark-only", pulumi_home=self.pulumi_home,
             extra_env={"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
         )
         sp = self.emulator.default_sp
