@@ -166,7 +166,8 @@ def load_definition(
             raise DefinitionError(
                 f"the definition dict cannot be written as JSON ({exc}); it must hold only JSON values "
                 "(str, int, float, bool, None, lists and dicts) and values known only at deploy time "
-                "(Outputs, such as another resource's id)",
+                "(Outputs, such as another resource's id); convert other objects first, or pass them "
+                "through `parameters` and {{ name }} tokens",
                 field="definition",
             ) from exc
         return LoadedDefinition(content_text=text, platform=None, source_path=None)
