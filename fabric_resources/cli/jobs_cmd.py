@@ -453,6 +453,15 @@ def _named_run(args: argparse.Namespace) -> tuple[FabricClient, PipelineRef, Job
 # -- commands ------------------------------------------------------------------------------------
 
 
+def _show(args: argparse.Namespace, data: Any, text: str) -> int:
+    """``data`` as JSON with ``--output json``, else ``text`` for people; the command's exit code."""
+    if output_format(args) == "json":
+        print_json(data)
+    else:
+        print(text)
+    return EXIT_OK
+
+
 @command
 def cmd_run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
@@ -592,24 +601,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         (r for r in runs if r["startTimeUtc"] is not None), key=lambda r: r["startTimeUtc"], reverse=True
     )
     runs = runs[: args.limit]
-    if output_format(args) == "json":
-        print_json(runs)
-    elif not runs:
-        print(f"No runs of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}.")
-    else:
-        print(_runs_table(runs))
-    return EXIT_OK
+    empty = f"No runs of pipeline {ref.pipeline_name!r} in workspace {ref.workspace_name!r}."
+    return _show(args, runs, _runs_table(runs) if runs else empty)
 
 
 @command
 def cmd_status(args: argparse.Namespace) -> int:
     _client, ref, job = _named_run(args)
     run = run_json(ref, job)
-    if output_format(args) == "json":
-        print_json(run)
-    else:
-        print(_run_details(run))
-    return EXIT_OK
+    return _show(args, run, _run_details(run))
 
 
 @command
@@ -620,11 +620,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     client.jobs.cancel(ref.workspace_id, ref.pipeline_id, args.run_id)
     job = client.jobs.get(ref.workspace_id, ref.pipeline_id, args.run_id)
     run = run_json(ref, job)
-    if output_format(args) == "json":
-        print_json(run)
-    else:
-        print(f"Cancellation requested for run {args.run_id}; status now {run['status']}.")
-    return EXIT_OK
+    return _show(args, run, f"Cancellation requested for run {args.run_id}; status now {run['status']}.")
 
 
 @command
@@ -634,14 +630,9 @@ def cmd_activities(args: argparse.Namespace) -> int:
     if args.status:
         wanted = args.status.casefold()
         activities = [a for a in activities if str(a["status"] or "").casefold() == wanted]
-    if output_format(args) == "json":
-        print_json(activities)
-    elif not activities:
-        suffix = f" with status {args.status}" if args.status else ""
-        print(f"No activity runs{suffix} for run {args.run_id}.")
-    else:
-        print(_activities_table(activities))
-    return EXIT_OK
+    suffix = f" with status {args.status}" if args.status else ""
+    empty = f"No activity runs{suffix} for run {args.run_id}."
+    return _show(args, activities, _activities_table(activities) if activities else empty)
 
 
 __all__ = ["PipelineRef", "Resolver", "Watcher", "activity_json", "register", "run_json"]

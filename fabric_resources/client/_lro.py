@@ -62,19 +62,14 @@ class LroPoller:
         """The JSON result of a call: the body itself unless ``resp`` is a 202 to poll."""
         if resp.status_code != 202:
             return response_json(resp)
-        return self.wait(resp, want_result=want_result, on_progress=on_progress, timeout=timeout)
-
-    def wait(
-        self,
-        accepted: requests.Response,
-        *,
-        want_result: bool = True,
-        on_progress: ProgressCallback | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        callback = on_progress or self.on_progress
         clock = self._t.clock
         deadline = clock() + (self.timeout if timeout is None else timeout)
+        return self._poll(resp, want_result, on_progress or self.on_progress, deadline)
+
+    def _poll(self, accepted: requests.Response, want_result: bool, callback: ProgressCallback | None,
+              deadline: float) -> Any:
+        """Follow a 202 until the operation ends or ``deadline`` passes."""
+        clock = self._t.clock
         operation_id = accepted.headers.get("x-ms-operation-id")
         location = accepted.headers.get("Location")
         if location:

@@ -96,11 +96,16 @@ def item_view(data: dict[str, Any], *, typed: bool = False) -> dict[str, Any]:
     return view
 
 
+def _taken_by(conn: sqlite3.Connection, query: str, params: tuple[str, ...], except_id: str | None) -> str | None:
+    """The id of the row ``query`` finds, unless that is ``except_id`` (the object being renamed)."""
+    row = conn.execute(query, params).fetchone()
+    return None if row is None or row["id"] == except_id else str(row["id"])
+
+
 def _check_item_name_free(conn: sqlite3.Connection, workspace_id: str, item_type: str, name: str,
                           except_id: str | None = None) -> None:
-    row = conn.execute("SELECT id FROM items WHERE workspace_id = ? AND type = ? AND name_key = ?",
-                       (workspace_id, item_type, name.lower())).fetchone()
-    if row is not None and row["id"] != except_id:
+    if _taken_by(conn, "SELECT id FROM items WHERE workspace_id = ? AND type = ? AND name_key = ?",
+                 (workspace_id, item_type, name.lower()), except_id):
         raise ApiError(409, "ItemDisplayNameAlreadyInUse",
                        f"An item of type '{item_type}' named '{name}' already exists in the workspace.")
 
@@ -109,13 +114,12 @@ def _check_logical_id_free(conn: sqlite3.Connection, workspace_id: str, logical_
                            except_id: str | None = None) -> None:
     """A workspace cannot hold two items with one logicalId (it is the item's identity across
     workspaces, used by git integration and deployment tools to say "the same item")."""
-    row = conn.execute(
-        "SELECT id FROM items WHERE workspace_id = ? AND json_extract(data, '$.logicalId') = ?",
-        (workspace_id, logical_id)).fetchone()
-    if row is not None and row["id"] != except_id:
+    other = _taken_by(conn, "SELECT id FROM items WHERE workspace_id = ? AND json_extract(data, '$.logicalId') = ?",
+                      (workspace_id, logical_id), except_id)
+    if other:
         raise ApiError(409, "ItemLogicalIdAlreadyInUse",
                        f"An item with logicalId '{logical_id}' already exists in the workspace.",
-                       related_resource={"resourceId": row["id"], "resourceType": "Item"})
+                       related_resource={"resourceId": other, "resourceType": "Item"})
 
 
 def _platform_logical_id(decoded: dict[str, bytes]) -> str | None:
@@ -603,9 +607,8 @@ def _folder_name(body: dict[str, Any]) -> str:
 
 def _check_folder_name_free(conn: sqlite3.Connection, workspace_id: str, parent: str, name: str,
                             except_id: str | None = None) -> None:
-    row = conn.execute("SELECT id FROM folders WHERE workspace_id = ? AND parent_id = ? AND name_key = ?",
-                       (workspace_id, parent, name.lower())).fetchone()
-    if row is not None and row["id"] != except_id:
+    if _taken_by(conn, "SELECT id FROM folders WHERE workspace_id = ? AND parent_id = ? AND name_key = ?",
+                 (workspace_id, parent, name.lower()), except_id):
         raise ApiError(409, "FolderDisplayNameAlreadyInUse",
                        f"A folder named '{name}' already exists in the destination folder.")
 

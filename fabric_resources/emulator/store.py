@@ -199,18 +199,8 @@ class Store:
                 finally:
                     self._local.depth = depth
                 return
-            conn.execute("BEGIN IMMEDIATE")
-            self._local.depth = 1
-            self._local.mode = "write"
-            try:
+            with self._transaction(conn, "BEGIN IMMEDIATE", "write"):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
-            finally:
-                self._local.depth = 0
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -220,14 +210,24 @@ class Store:
         if getattr(self._local, "depth", 0) > 0:
             yield conn
             return
-        conn.execute("BEGIN DEFERRED")
-        self._local.depth = 1
-        self._local.mode = "read"
-        try:
+        with self._transaction(conn, "BEGIN DEFERRED", "read"):
             yield conn
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection, begin: str, mode: str) -> Iterator[None]:
+        """The outermost transaction of this thread: committed on success, rolled back on error."""
+        conn.execute(begin)
+        self._local.depth = 1
+        self._local.mode = mode
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
         finally:
             self._local.depth = 0
-            conn.execute("COMMIT")
 
 
 def find_item(conn: sqlite3.Connection, workspace_id: str, item_id: str) -> dict[str, Any] | None:

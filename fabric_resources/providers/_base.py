@@ -71,14 +71,19 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value == rpc.UNKNOWN
 
 
-def contains_unknown(value: Any) -> bool:
-    if is_unknown(value):
+def holds(value: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether ``value`` or anything inside its dicts and lists passes ``test``."""
+    if test(value):
         return True
     if isinstance(value, Mapping):
-        return any(contains_unknown(v) for v in value.values())
+        return any(holds(v, test) for v in value.values())
     if isinstance(value, list | tuple):
-        return any(contains_unknown(v) for v in value)
+        return any(holds(v, test) for v in value)
     return False
+
+
+def contains_unknown(value: Any) -> bool:
+    return holds(value, is_unknown)
 
 
 def is_not_found(exc: BaseException) -> bool:

@@ -41,6 +41,7 @@ from fabric_resources.providers._base import (
     FabricProviderError,
     allow_not_found,
     describe_error,
+    holds,
     lower_id,
     optional_text,
     translate_errors,
@@ -372,13 +373,7 @@ _PROVIDER = DataPipelineProvider()
 
 def _holds_outputs(value: Any) -> bool:
     """Whether a definition dict holds values known only at deploy time (Outputs, awaitables)."""
-    if isinstance(value, pulumi.Output) or inspect.isawaitable(value):
-        return True
-    if isinstance(value, Mapping):
-        return any(_holds_outputs(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_outputs(v) for v in value)
-    return False
+    return holds(value, lambda v: isinstance(v, pulumi.Output) or inspect.isawaitable(v))
 
 
 def _plain(value: Any, stand_in: str | None = None) -> Any:

@@ -81,6 +81,14 @@ class Api:
             assert time.monotonic() < deadline, f"job still {job['status']} after {timeout}s"
             time.sleep(0.05)
 
+    def wait_until_running(self, location: str, timeout: float = 10.0) -> str:
+        """Poll the job instance at ``location`` until it is InProgress; its id."""
+        deadline = time.monotonic() + timeout
+        while self.call("GET", location).json()["status"] != "InProgress":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        return location.rsplit("/", 1)[1]
+
     def activities(self, ws: str, job_id: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         r = self.call("POST", f"/workspaces/{ws}/datapipelines/pipelineruns/{job_id}/queryactivityruns",
                       json=body if body is not None else {})
@@ -217,11 +225,7 @@ def test_cancel_stops_a_long_run(api: Api) -> None:
          "dependsOn": [{"activity": "Long", "dependencyConditions": ["Completed"]}]},
     ]}})
     location = api.run(ws, item)
-    job_id = location.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 10
-    while api.call("GET", location).json()["status"] != "InProgress":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    job_id = api.wait_until_running(location)
     r = api.call("POST", f"/workspaces/{ws}/items/{item}/jobs/instances/{job_id}/cancel")
     assert r.status_code == 202, r.text
     assert r.headers["Location"].endswith(f"/jobs/instances/{job_id}") and r.headers["Retry-After"]
@@ -509,11 +513,7 @@ def test_jobs_running_when_the_emulator_stops_are_failed_on_restart(emulator_fac
         item = api.pipeline(ws, {"properties": {"activities": [
             {"name": "Forever", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 3600}}]}})
         location = api.run(ws, item)
-        job_id = location.rsplit("/", 1)[1]
-        deadline = time.monotonic() + 10
-        while api.call("GET", location).json()["status"] != "InProgress":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        job_id = api.wait_until_running(location)
     private.restart()
     api = Api(private)
     job = api.call("GET", f"/workspaces/{ws}/items/{item}/jobs/instances/{job_id}").json()
