@@ -36,6 +36,23 @@ def test_installer_is_idempotent() -> None:
     assert "building" not in out.stdout + out.stderr
 
 
+def test_installer_rewrites_a_missing_or_stale_language_host_without_building() -> None:
+    import subprocess
+
+    host = engine.TOOLS_DIR / "bin" / "pulumi-language-python"
+    good = host.read_text()
+    # A wrapper copied from another checkout names that checkout's venv: it must be replaced.
+    host.write_text(good.replace(str(engine.PROJECT_ROOT), "/elsewhere/fabric-resources"))
+    out = subprocess.run([str(engine.PROJECT_ROOT / "scripts" / "install-pulumi")], capture_output=True,
+                         text=True, check=True)
+    assert host.read_text() == good
+    assert "language host installed" in out.stdout and "already installed" in out.stdout
+    assert "building" not in out.stdout + out.stderr
+    host.unlink()
+    subprocess.run([str(engine.PROJECT_ROOT / "scripts" / "install-pulumi")], capture_output=True, check=True)
+    assert host.read_text() == good and host.stat().st_mode & 0o111
+
+
 def test_engine_lifecycle_with_a_package_dynamic_resource(make_stack: Any) -> None:
     text = {"value": "first"}
 
