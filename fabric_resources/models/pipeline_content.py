@@ -20,15 +20,16 @@ Container activities (IfCondition, ForEach, Until, Switch) keep their inner acti
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from fabric_resources.activities import CONTAINER_ACTIVITY_KEYS, nested_activity_lists
 
 __all__ = [
     "CONTAINER_ACTIVITY_KEYS",
+    "COUNT_OR_EXPRESSION_PROPERTIES",
     "DEPENDENCY_CONDITIONS",
     "Activity",
     "ActivityDependency",
@@ -39,6 +40,7 @@ __all__ = [
     "PipelineFolder",
     "PipelineProperties",
     "VariableSpec",
+    "is_expression",
     "nested_activity_lists",
 ]
 
@@ -62,11 +64,48 @@ class ActivityDependency(_Model):
     dependency_conditions: list[DependencyCondition] = Field(min_length=1)
 
 
+def is_expression(value: Any) -> bool:
+    """Whether ``value`` is a Data Factory expression object: ``{"value": "@...", "type": "Expression"}``."""
+    return isinstance(value, dict) and value.get("type") == "Expression" and isinstance(value.get("value"), str)
+
+
+_EXPRESSION_HINT = 'an expression object such as {"value": "@pipeline().parameters.name", "type": "Expression"}'
+
+
+def _count_or_expression(value: Any) -> Any:
+    # Data Factory types these fields "integer (or Expression with resultType integer)".
+    if is_expression(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"must be 0 or more (or {_EXPRESSION_HINT}), not {value}")
+        return value
+    raise ValueError(f"must be a whole number of 0 or more, or {_EXPRESSION_HINT}; got {value!r}")
+
+
+def _text_or_expression(value: Any) -> Any:
+    if is_expression(value) or isinstance(value, str):
+        return value
+    raise ValueError(f'must be a string such as "0.12:00:00", or {_EXPRESSION_HINT}; got {value!r}')
+
+
+#: A count the service also takes as an expression evaluated at run time.
+CountOrExpression = Annotated[Any, PlainValidator(_count_or_expression)]
+#: A string (a timeout such as "0.12:00:00") the service also takes as an expression.
+TextOrExpression = Annotated[Any, PlainValidator(_text_or_expression)]
+
+#: typeProperties fields checked per activity type (Data Factory's "integer or Expression" fields).
+COUNT_OR_EXPRESSION_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "Wait": ("waitTimeInSeconds",),
+    "ForEach": ("batchCount",),
+}
+
+
 class ActivityPolicy(_Model):
     """Retry and timeout settings; the service default is 12 hours, no retries, 30 s interval."""
 
-    timeout: str | None = None
-    retry: int | None = Field(default=None, ge=0)
+    timeout: TextOrExpression | None = None
+    retry: CountOrExpression | None = None
     retry_interval_in_seconds: int | None = Field(default=None, ge=0)
     secure_input: bool | None = None
     secure_output: bool | None = None
@@ -95,6 +134,16 @@ class Activity(_Model):
         if not value.strip():
             raise ValueError("activity names must not be blank")
         return value
+
+    @model_validator(mode="after")
+    def _counts_or_expressions(self) -> Activity:
+        for key in COUNT_OR_EXPRESSION_PROPERTIES.get(self.type, ()):
+            if key in self.type_properties and self.type_properties[key] is not None:
+                try:
+                    _count_or_expression(self.type_properties[key])
+                except ValueError as exc:
+                    raise ValueError(f"typeProperties.{key} {exc}") from None
+        return self
 
 
 def _type_matches(declared: str, value: Any) -> bool:

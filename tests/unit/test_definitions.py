@@ -714,3 +714,26 @@ def test_module_imports_without_pulumi_or_pydantic() -> None:
         "assert 'pydantic' not in sys.modules, 'pydantic imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60)
+
+
+EXPRESSION = {"value": "@pipeline().parameters.attempts", "type": "Expression"}
+
+
+def test_counts_and_timeouts_accept_an_int_or_an_expression_object() -> None:
+    # Data Factory types policy.retry, policy.timeout, Wait's waitTimeInSeconds and ForEach's
+    # batchCount as "integer/string or Expression": both spellings must pass, as the service takes them.
+    validate_content(pipeline(
+        act("A", policy={"retry": EXPRESSION, "timeout": EXPRESSION, "retryIntervalInSeconds": 30},
+            typeProperties={"waitTimeInSeconds": EXPRESSION}),
+        act("B", "A", policy={"retry": 2, "timeout": "0.01:00:00"}),
+        act("Each", type="ForEach", typeProperties={"items": EXPRESSION, "batchCount": EXPRESSION,
+                                                  "activities": []}),
+    ))
+    for bad, where in (
+        (act("A", policy={"retry": -1}), "policy.retry"),
+        (act("A", policy={"retry": {"value": "@x"}}), "policy.retry"),
+        (act("A", policy={"timeout": 60}), "policy.timeout"),
+        (act("A", typeProperties={"waitTimeInSeconds": "ten"}), "typeProperties.waitTimeInSeconds"),
+    ):
+        err = definition_error(pipeline(bad))
+        assert where in str(err) and "Expression" in str(err), str(err)
