@@ -115,12 +115,18 @@ def widen_pool(pool: ThreadPoolExecutor, workers: int) -> int | None:
 
 
 class OperationLimiter:
-    """A counting gate whose size can be set after construction (configure() knows the limit)."""
+    """A counting gate whose size can be set after construction (configure() knows the limit).
+
+    Re-entrant per thread: an operation that calls another provider operation (an update reading
+    the item back through ``read``) keeps its one slot instead of waiting for a second, which with
+    every slot taken that way would wait forever.
+    """
 
     def __init__(self, limit: int = DEFAULT_MAX_IN_FLIGHT) -> None:
         self._cond = threading.Condition()
         self._limit = limit
         self._active = 0
+        self._held = threading.local()
         self.peak = 0
 
     @property
@@ -133,17 +139,22 @@ class OperationLimiter:
             self._cond.notify_all()
 
     def __enter__(self) -> OperationLimiter:
-        with self._cond:
-            while self._active >= self._limit:
-                self._cond.wait()
-            self._active += 1
-            self.peak = max(self.peak, self._active)
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            with self._cond:
+                while self._active >= self._limit:
+                    self._cond.wait()
+                self._active += 1
+                self.peak = max(self.peak, self._active)
+        self._held.depth = depth + 1
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        with self._cond:
-            self._active -= 1
-            self._cond.notify()
+        self._held.depth -= 1
+        if self._held.depth == 0:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify()
 
 
 #: The one limiter of the process, shared by every provider type (they share the pool too).

@@ -93,6 +93,23 @@ def test_limiter_can_grow_while_callers_wait() -> None:
     assert limiter.peak == 2
 
 
+def test_an_operation_inside_an_operation_keeps_its_one_slot() -> None:
+    limiter = OperationLimiter(1)
+    done = threading.Event()
+
+    def nested() -> None:
+        with limiter, limiter:  # e.g. an update that reads the item back through read()
+            done.set()
+
+    worker = threading.Thread(target=nested)
+    worker.start()
+    assert done.wait(5), "the nested operation waited for a second slot"
+    worker.join(5)
+    assert limiter.peak == 1
+    with limiter:  # and the slot was given back
+        pass
+
+
 # -- finding and widening the pool ------------------------------------------------------------------
 
 
