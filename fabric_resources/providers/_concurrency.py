@@ -111,7 +111,27 @@ def widen_pool(pool: ThreadPoolExecutor, workers: int) -> int | None:
         return None
     if workers > current:
         pool._max_workers = workers
+        _serve_queued(pool)
     return max(workers, current)
+
+
+def _serve_queued(pool: ThreadPoolExecutor) -> None:
+    """Start threads for calls already waiting in the pool's queue.
+
+    A pool starts a thread only when work is submitted, so calls that queued up before the limit was
+    raised (a refresh sends every read at once, before the first one gets here) would otherwise
+    still be served four at a time. Each ``_adjust_thread_count`` starts at most one thread, and none
+    beyond ``_max_workers``; skipped when the pool lacks the pieces (then only later calls benefit).
+    """
+    queue = getattr(pool, "_work_queue", None)
+    adjust = getattr(pool, "_adjust_thread_count", None)
+    lock = getattr(pool, "_shutdown_lock", None)
+    threads = getattr(pool, "_threads", None)
+    if queue is None or not callable(adjust) or lock is None or threads is None:
+        return
+    with lock:
+        for _ in range(min(queue.qsize(), pool._max_workers - len(threads))):
+            adjust()
 
 
 class OperationLimiter:

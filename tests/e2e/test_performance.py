@@ -2,8 +2,9 @@
 
 * The provider process serves more than the SDK's four calls at once, up to ``fabric:maxInFlight``,
   measured where it counts: the most requests the emulator was serving at the same moment.
-* A refresh lists each workspace's items once instead of a GET per pipeline, still reads every
-  definition, and so still sees a rename and an edit inside a definition made outside Pulumi.
+* A refresh, whose reads all arrive before the pool is widened, is served as many at a time; it lists
+  each workspace's items once instead of a GET per pipeline, still reads every definition, and so
+  still sees a rename and an edit inside a definition made outside Pulumi.
 """
 
 from __future__ import annotations
@@ -88,9 +89,13 @@ def test_refresh_lists_once_and_still_sees_drift_inside_definitions(
     stack.up(parallel=32)
     items = {i.display_name: i.id for i in fabric.items.list(ws, type="DataPipeline")}
 
-    emulator.reset_stats()
-    stack.refresh(expect_no_changes=True)
-    calls = dict(emulator.stats()["by_route"])
+    with emulator.config(latency_ms=600):  # each read's calls overlap the others' at the emulator
+        emulator.reset_stats()
+        stack.refresh(expect_no_changes=True, parallel=32)
+        stats = emulator.stats()
+    # Every read was sent at once, before the pool was widened: they are still served ten at a time.
+    assert 5 <= stats["peak_concurrent"] <= 10, stats
+    calls = dict(stats["by_route"])
     assert calls.pop(LIST_ROUTE) == 1, calls  # one page for the whole workspace
     assert calls == {"POST /v1/workspaces/{workspaceId}/items/{itemId}/getDefinition": PIPELINES}, calls
 

@@ -191,3 +191,21 @@ def test_in_the_provider_process_an_unexpected_shape_falls_back(monkeypatch: pyt
         assert pool.submit(configure_in_flight, {CONFIG_KEY: "12"}).result(5) is None
         assert pool._max_workers == 4
     assert "keeping the SDK's own limit" in caplog.text
+
+
+def test_calls_queued_before_the_widening_are_served_at_once() -> None:
+    """A refresh sends every read together: they queue behind the SDK's four threads before the first
+    one widens the pool, so the widening must start threads for them too (nothing is submitted after
+    it that would start them)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        release = threading.Event()
+        busy = [pool.submit(release.wait, 10) for _ in range(2)]  # the SDK's threads, each in a long call
+        queued_count = 6
+        all_in = threading.Barrier(queued_count, timeout=10)
+        queued = [pool.submit(all_in.wait) for _ in range(queued_count)]
+        assert pool._work_queue.qsize() == queued_count
+        assert widen_pool(pool, 2 + queued_count) == 2 + queued_count
+        # The six queued calls meet at the barrier only if six new threads run them together.
+        assert sorted(f.result(15) for f in queued) == list(range(queued_count))
+        release.set()
+        assert all(f.result(5) for f in busy)
