@@ -332,9 +332,21 @@ def _ref(ws: Workspace, item: Item) -> PipelineRef:
 # -- presenting runs and activities --------------------------------------------------------------
 
 
+def _span(start_text: str | None, end_text: str | None,
+          duration_ms: int | None = None) -> tuple[str | None, str | None, float | None]:
+    """(start, end, seconds) of a run or activity run: times in UTC ``Z`` form, the duration the
+    service measured when it gave one (an activity still running reports 0), else end - start."""
+    start, end = parse_utc(start_text), parse_utc(end_text)
+    seconds: float | None = None
+    if duration_ms is not None and (end is not None or duration_ms > 0):
+        seconds = round(duration_ms / 1000.0, 3)
+    elif start and end:
+        seconds = round((end - start).total_seconds(), 3)
+    return (utc_iso(start) if start else None), (utc_iso(end) if end else None), seconds
+
+
 def run_json(ref: PipelineRef, job: JobInstance) -> dict[str, Any]:
-    start = parse_utc(job.start_time_utc)
-    end = parse_utc(job.end_time_utc)
+    start, end, seconds = _span(job.start_time_utc, job.end_time_utc)
     return {
         "id": job.id,
         "workspaceId": ref.workspace_id,
@@ -344,31 +356,23 @@ def run_json(ref: PipelineRef, job: JobInstance) -> dict[str, Any]:
         "jobType": job.job_type,
         "invokeType": job.invoke_type,
         "status": job.status,
-        "startTimeUtc": utc_iso(start) if start else None,
-        "endTimeUtc": utc_iso(end) if end else None,
-        "durationSeconds": round((end - start).total_seconds(), 3) if start and end else None,
+        "startTimeUtc": start,
+        "endTimeUtc": end,
+        "durationSeconds": seconds,
         "failureReason": _error_of(job.failure_reason),
     }
 
 
 def activity_json(activity: ActivityRun) -> dict[str, Any]:
-    start = parse_utc(activity.activity_run_start)
-    end = parse_utc(activity.activity_run_end)
-    duration_ms = activity.duration_in_ms
-    if isinstance(duration_ms, int | float) and (end is not None or duration_ms > 0):
-        duration: float | None = round(duration_ms / 1000.0, 3)
-    elif start and end:
-        duration = round((end - start).total_seconds(), 3)
-    else:
-        duration = None
+    start, end, seconds = _span(activity.activity_run_start, activity.activity_run_end, activity.duration_in_ms)
     return {
         "activityName": activity.activity_name,
         "activityType": activity.activity_type,
         "activityRunId": activity.activity_run_id,
         "status": activity.status,
-        "activityRunStart": utc_iso(start) if start else None,
-        "activityRunEnd": utc_iso(end) if end else None,
-        "durationSeconds": duration,
+        "activityRunStart": start,
+        "activityRunEnd": end,
+        "durationSeconds": seconds,
         "error": _error_of(activity.error),
     }
 

@@ -7,7 +7,8 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +35,9 @@ from .payloads import decode_payload
 from .routes_operations import APPLIERS, start_operation, wants_lro
 from .routes_workspaces import delete_item_rows, workspace_scope
 from .store import dumps, find_item, loads
+
+if TYPE_CHECKING:
+    from .identity import Principal
 from .variable_libraries import (
     DEFAULT_VALUE_SET,
     VARIABLE_LIBRARY,
@@ -81,6 +85,44 @@ def load_item(conn: sqlite3.Connection, workspace_id: str, item_id: str, *,
         raise ApiError(404, "ItemNotFound", f"The requested item '{item_id}' was not found.",
                        related_resource={"resourceId": item_id, "resourceType": "Item"})
     return data
+
+
+@dataclass(frozen=True)
+class ItemCall:
+    """The caller and the workspace/item an item route addresses (items, definitions, jobs, schedules).
+
+    Building it checks the ids' syntax (404 for ids that are not UUIDs); ``open_item`` checks the
+    caller's role and that the item exists -- with the type of a type-specific endpoint (``twin``:
+    ``/dataPipelines``, ``/variableLibraries``), whose other items answer 404 too.
+    """
+
+    ctx: EmulatorContext
+    principal: Principal
+    workspace_id: str
+    item_id: str
+    twin: str | None = None
+
+    @classmethod
+    def of(cls, request: Request, param: str, twin: str | None = None) -> ItemCall:
+        ctx, principal, workspace_id = workspace_scope(request)
+        return cls(ctx, principal, workspace_id, item_id_of(request, param), twin)
+
+    def open_item(self, conn: sqlite3.Connection, minimum: str) -> dict[str, Any]:
+        require_role(self.ctx, conn, self.workspace_id, self.principal, minimum)
+        return load_item(conn, self.workspace_id, self.item_id, item_type=self.twin)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+ItemHandler = Callable[[Request, ItemCall], Awaitable[Response]]
+
+
+def item_route(handler: ItemHandler, param: str, twin: str | None = None) -> Handler:
+    """The route handler of an item route: the request's ``ItemCall`` first (ids checked), then ``handler``."""
+
+    async def route(request: Request) -> Response:
+        return await handler(request, ItemCall.of(request, param, twin))
+
+    return route
 
 
 def item_view(data: dict[str, Any], *, typed: bool = False) -> dict[str, Any]:
@@ -356,8 +398,6 @@ def _update_definition_now(conn: sqlite3.Connection, item: dict[str, Any], defin
 
 # -- items --------------------------------------------------------------------------------------
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 def _create_item(twin: str | None) -> Handler:
     async def handler(request: Request) -> Response:
@@ -464,107 +504,81 @@ def _list_items(twin: str | None) -> Handler:
     return handler
 
 
-def _get_item(twin: str | None, param: str) -> Handler:
-    async def handler(request: Request) -> Response:
-        ctx, principal, workspace_id = workspace_scope(request)
-        item_id = item_id_of(request, param)
-        with ctx.store.read() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Viewer")
-            item = load_item(conn, workspace_id, item_id, item_type=twin)
-        return json_response(item_view(item, typed=twin is not None))
-    return handler
+async def _get_item(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.read() as conn:
+        item = call.open_item(conn, "Viewer")
+    return json_response(item_view(item, typed=call.twin is not None))
 
 
-def _update_item(twin: str | None, param: str) -> Handler:
-    async def handler(request: Request) -> Response:
-        ctx, principal, workspace_id = workspace_scope(request)
-        item_id = item_id_of(request, param)
-        body = await json_body(request)
-        name = opt_str(body, "displayName", max_length=ITEM_NAME_MAX)
-        if name is not None and not name.strip():
-            raise ApiError(400, "InvalidInput", "The field 'displayName' must not be empty.")
-        description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX)
-        active = _active_value_set_field(body) if twin == VARIABLE_LIBRARY else None
-        with ctx.store.tx() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = load_item(conn, workspace_id, item_id, item_type=twin)
-            if name is not None:
-                _check_item_name_free(conn, workspace_id, item["type"], name, except_id=item_id)
-                item["displayName"] = name
-            if description is not None:
-                item["description"] = description
-            if active is not None:
-                check_active_value_set(_stored_files(conn, item_id), active)
-                item["activeValueSetName"] = active
-            save_item(conn, item)
-        return json_response(item_view(item, typed=twin is not None))
-    return handler
+async def _update_item(request: Request, call: ItemCall) -> Response:
+    body = await json_body(request)
+    name = opt_str(body, "displayName", max_length=ITEM_NAME_MAX)
+    if name is not None and not name.strip():
+        raise ApiError(400, "InvalidInput", "The field 'displayName' must not be empty.")
+    description = opt_str(body, "description", max_length=ITEM_DESCRIPTION_MAX)
+    active = _active_value_set_field(body) if call.twin == VARIABLE_LIBRARY else None
+    with call.ctx.store.tx() as conn:
+        item = call.open_item(conn, "Contributor")
+        if name is not None:
+            _check_item_name_free(conn, call.workspace_id, item["type"], name, except_id=call.item_id)
+            item["displayName"] = name
+        if description is not None:
+            item["description"] = description
+        if active is not None:
+            check_active_value_set(_stored_files(conn, call.item_id), active)
+            item["activeValueSetName"] = active
+        save_item(conn, item)
+    return json_response(item_view(item, typed=call.twin is not None))
 
 
-def _delete_item(twin: str | None, param: str) -> Handler:
-    async def handler(request: Request) -> Response:
-        ctx, principal, workspace_id = workspace_scope(request)
-        item_id = item_id_of(request, param)
-        hard = query_bool(request, "hardDelete", default=False)
-        with ctx.store.tx() as conn:
-            # Soft delete needs write access; permanent deletion is reserved to workspace Admins.
-            require_role(ctx, conn, workspace_id, principal, "Admin" if hard else "Contributor")
-            load_item(conn, workspace_id, item_id, item_type=twin)
-            delete_item_rows(ctx, conn, item_id)
-        return empty_response(200)
-    return handler
+async def _delete_item(request: Request, call: ItemCall) -> Response:
+    hard = query_bool(request, "hardDelete", default=False)
+    with call.ctx.store.tx() as conn:
+        # Soft delete needs write access; permanent deletion is reserved to workspace Admins.
+        call.open_item(conn, "Admin" if hard else "Contributor")
+        delete_item_rows(call.ctx, conn, call.item_id)
+    return empty_response(200)
 
 
-def _get_definition(twin: str | None, param: str) -> Handler:
-    async def handler(request: Request) -> Response:
-        ctx, principal, workspace_id = workspace_scope(request)
-        item_id = item_id_of(request, param)
-        with ctx.store.tx() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = load_item(conn, workspace_id, item_id, item_type=twin)
-            result = definition_response(conn, item)
-            if wants_lro(ctx, _definition_size(result["definition"])):
-                return start_operation(ctx, conn, request, kind="getDefinition", owner=principal.object_id,
-                                       result=result)
-        return json_response(result)
-    return handler
+async def _get_definition(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.tx() as conn:
+        item = call.open_item(conn, "Contributor")
+        result = definition_response(conn, item)
+        if wants_lro(call.ctx, _definition_size(result["definition"])):
+            return start_operation(call.ctx, conn, request, kind="getDefinition",
+                                   owner=call.principal.object_id, result=result)
+    return json_response(result)
 
 
-def _update_definition(twin: str | None, param: str) -> Handler:
-    async def handler(request: Request) -> Response:
-        ctx, principal, workspace_id = workspace_scope(request)
-        item_id = item_id_of(request, param)
-        update_metadata = query_bool(request, "updateMetadata", default=False)
-        body = await json_body(request)
-        with ctx.store.tx() as conn:
-            require_role(ctx, conn, workspace_id, principal, "Contributor")
-            item = load_item(conn, workspace_id, item_id, item_type=twin)
-            definition, decoded = validate_definition(body.get("definition"), item["type"])
-            metadata = _platform_metadata(decoded) if update_metadata else None
-            # Without updateMetadata the `.platform` sent is stored but not applied: the item keeps
-            # its logicalId (getDefinition then describes the item, not the ignored file).
-            logical_id = _platform_logical_id(decoded) if update_metadata else None
-            if logical_id is not None and logical_id != item["logicalId"]:
-                _check_logical_id_free(conn, workspace_id, logical_id, except_id=item_id)
-            if wants_lro(ctx, _definition_size(definition)):
-                return start_operation(ctx, conn, request, kind="updateDefinition", owner=principal.object_id,
-                                       work={"workspaceId": workspace_id, "itemId": item_id,
-                                             "definition": definition, "metadata": metadata,
-                                             "logicalId": logical_id})
-            _update_definition_now(conn, item, definition, metadata, logical_id)
-        return empty_response(200)
-    return handler
+async def _update_definition(request: Request, call: ItemCall) -> Response:
+    update_metadata = query_bool(request, "updateMetadata", default=False)
+    body = await json_body(request)
+    with call.ctx.store.tx() as conn:
+        item = call.open_item(conn, "Contributor")
+        definition, decoded = validate_definition(body.get("definition"), item["type"])
+        metadata = _platform_metadata(decoded) if update_metadata else None
+        # Without updateMetadata the `.platform` sent is stored but not applied: the item keeps
+        # its logicalId (getDefinition then describes the item, not the ignored file).
+        logical_id = _platform_logical_id(decoded) if update_metadata else None
+        if logical_id is not None and logical_id != item["logicalId"]:
+            _check_logical_id_free(conn, call.workspace_id, logical_id, except_id=call.item_id)
+        if wants_lro(call.ctx, _definition_size(definition)):
+            return start_operation(call.ctx, conn, request, kind="updateDefinition",
+                                   owner=call.principal.object_id,
+                                   work={"workspaceId": call.workspace_id, "itemId": call.item_id,
+                                         "definition": definition, "metadata": metadata,
+                                         "logicalId": logical_id})
+        _update_definition_now(conn, item, definition, metadata, logical_id)
+    return empty_response(200)
 
 
 async def move_item(request: Request) -> Response:
-    ctx, principal, workspace_id = workspace_scope(request)
-    item_id = item_id_of(request, "itemId")
+    call = ItemCall.of(request, "itemId")
     body = await json_body(request, required=False)
     target = opt_str(body, "targetFolderId")
-    with ctx.store.tx() as conn:
-        require_role(ctx, conn, workspace_id, principal, "Contributor")
-        item = load_item(conn, workspace_id, item_id)
-        fid = _check_folder_exists(conn, workspace_id, target)
+    with call.ctx.store.tx() as conn:
+        item = call.open_item(conn, "Contributor")
+        fid = _check_folder_exists(conn, call.workspace_id, target)
         if fid:
             item["folderId"] = fid
         else:
@@ -749,11 +763,11 @@ def routes() -> list[Route]:
         out += [
             Route(coll, _create_item(twin), methods=["POST"]),
             Route(coll, _list_items(twin), methods=["GET"]),
-            Route(one, _get_item(twin, param), methods=["GET"]),
-            Route(one, _update_item(twin, param), methods=["PATCH"]),
-            Route(one, _delete_item(twin, param), methods=["DELETE"]),
-            Route(one + "/getDefinition", _get_definition(twin, param), methods=["POST"]),
-            Route(one + "/updateDefinition", _update_definition(twin, param), methods=["POST"]),
+            Route(one, item_route(_get_item, param, twin), methods=["GET"]),
+            Route(one, item_route(_update_item, param, twin), methods=["PATCH"]),
+            Route(one, item_route(_delete_item, param, twin), methods=["DELETE"]),
+            Route(one + "/getDefinition", item_route(_get_definition, param, twin), methods=["POST"]),
+            Route(one + "/updateDefinition", item_route(_update_definition, param, twin), methods=["POST"]),
         ]
     out += [
         Route(ws + "/items/{itemId}/move", move_item, methods=["POST"]),

@@ -27,7 +27,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -47,7 +46,7 @@ from .http import (
     utc_now,
 )
 from .jobs import PIPELINE_ITEM_TYPE, JobEngine, is_pipeline_job_type
-from .routes_items import item_id_of, load_item
+from .routes_items import ItemCall, item_route
 from .routes_workspaces import workspace_scope
 from .scheduler import MAX_SCHEDULES_PER_ITEM, ScheduleValidationError, validate_configuration
 from .store import dumps, loads
@@ -67,30 +66,6 @@ def _engine(ctx: EmulatorContext) -> JobEngine:
         raise ApiError(503, "ServiceUnavailable", "The jobs engine of the emulator is not running.")
     engine: JobEngine = ctx.jobs
     return engine
-
-
-@dataclass(frozen=True)
-class _ItemCall:
-    """The caller and the workspace/item a job or schedule route addresses.
-
-    Building it checks the ids' syntax (404 for ids that are not UUIDs); ``open_item`` checks the
-    caller's role and that the item exists (and is a pipeline under ``/dataPipelines``).
-    """
-
-    ctx: EmulatorContext
-    principal: Principal
-    workspace_id: str
-    item_id: str
-    pipeline_only: bool
-
-    @classmethod
-    def of(cls, request: Request, param: str, pipeline_only: bool) -> _ItemCall:
-        ctx, principal, workspace_id = workspace_scope(request)
-        return cls(ctx, principal, workspace_id, item_id_of(request, param), pipeline_only)
-
-    def open_item(self, conn: sqlite3.Connection, minimum: str) -> dict[str, Any]:
-        require_role(self.ctx, conn, self.workspace_id, self.principal, minimum)
-        return load_item(conn, self.workspace_id, self.item_id, pipeline_only=self.pipeline_only)
 
 
 def _check_job_type(job_type: str | None, item: dict[str, Any]) -> str:
@@ -169,9 +144,9 @@ def _public_job(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
 
-def _run_job(param: str, pipeline_only: bool, path_job_type: bool) -> Handler:
+def _run_job(param: str, twin: str | None, path_job_type: bool) -> Handler:
     async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
+        call = ItemCall.of(request, param, twin)
         job_type = (request.path_params.get("jobType") if path_job_type
                     else request.query_params.get("jobType"))
         body = await json_body(request, required=False)
@@ -186,7 +161,7 @@ def _run_job(param: str, pipeline_only: bool, path_job_type: bool) -> Handler:
     return handler
 
 
-def _job_accepted(request: Request, call: _ItemCall, job_id: str) -> Response:
+def _job_accepted(request: Request, call: ItemCall, job_id: str) -> Response:
     """202 pointing at the job instance (run and cancel answer the same way)."""
     location = absolute_url(call.ctx, _job_url(call.workspace_id, call.item_id, job_id), request)
     return empty_response(202, {"Location": location, "Retry-After": RETRY_AFTER_SECONDS})
@@ -209,39 +184,30 @@ def _load_job(conn: sqlite3.Connection, item_id: str, job_id: str) -> dict[str, 
         related_resource={"resourceId": job_id, "resourceType": "ItemJobInstance"}))
 
 
-def _get_job(param: str, pipeline_only: bool) -> Handler:
-    async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
-        with call.ctx.store.read() as conn:
-            call.open_item(conn, "Viewer")
-            job = _load_job(conn, call.item_id, str(request.path_params["jobInstanceId"]))
-        return json_response(_public_job(job))
-    return handler
+async def _get_job(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.read() as conn:
+        call.open_item(conn, "Viewer")
+        job = _load_job(conn, call.item_id, str(request.path_params["jobInstanceId"]))
+    return json_response(_public_job(job))
 
 
-def _list_jobs(param: str, pipeline_only: bool) -> Handler:
-    async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
-        with call.ctx.store.read() as conn:
-            call.open_item(conn, "Viewer")
-            rows = conn.execute("SELECT data FROM job_instances WHERE item_id = ? ORDER BY created DESC, rowid DESC",
-                                (call.item_id,)).fetchall()
-        return json_response(page(request, call.ctx, [_public_job(loads(r["data"])) for r in rows]))
-    return handler
+async def _list_jobs(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.read() as conn:
+        call.open_item(conn, "Viewer")
+        rows = conn.execute("SELECT data FROM job_instances WHERE item_id = ? ORDER BY created DESC, rowid DESC",
+                            (call.item_id,)).fetchall()
+    return json_response(page(request, call.ctx, [_public_job(loads(r["data"])) for r in rows]))
 
 
-def _cancel_job(param: str, pipeline_only: bool) -> Handler:
-    async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
-        job_id = str(request.path_params["jobInstanceId"]).lower()
-        with call.ctx.store.read() as conn:
-            call.open_item(conn, "Contributor")
-            _load_job(conn, call.item_id, job_id)
-        # Cancelling a finished job is accepted and changes nothing (idempotent; the spec also lists
-        # JobAlreadyCompleted, but clients and tests rely on the repeatable 202).
-        _engine(call.ctx).cancel(job_id)
-        return _job_accepted(request, call, job_id)
-    return handler
+async def _cancel_job(request: Request, call: ItemCall) -> Response:
+    job_id = str(request.path_params["jobInstanceId"]).lower()
+    with call.ctx.store.read() as conn:
+        call.open_item(conn, "Contributor")
+        _load_job(conn, call.item_id, job_id)
+    # Cancelling a finished job is accepted and changes nothing (idempotent; the spec also lists
+    # JobAlreadyCompleted, but clients and tests rely on the repeatable 202).
+    _engine(call.ctx).cancel(job_id)
+    return _job_accepted(request, call, job_id)
 
 
 # -- schedules ----------------------------------------------------------------------------------
@@ -276,21 +242,21 @@ def _load_schedule(conn: sqlite3.Connection, item_id: str, schedule_id: str) -> 
         related_resource={"resourceId": schedule_id, "resourceType": "ItemSchedule"}))
 
 
-def _open_schedules(request: Request, call: _ItemCall, conn: sqlite3.Connection, minimum: str) -> str:
+def _open_schedules(request: Request, call: ItemCall, conn: sqlite3.Connection, minimum: str) -> str:
     """Role and item checks of a schedule route; returns the path's job type once checked."""
     return _check_job_type(str(request.path_params["jobType"]), call.open_item(conn, minimum))
 
 
-def _open_schedule(request: Request, call: _ItemCall, conn: sqlite3.Connection, minimum: str) -> dict[str, Any]:
+def _open_schedule(request: Request, call: ItemCall, conn: sqlite3.Connection, minimum: str) -> dict[str, Any]:
     """The schedule the path names (``{scheduleId}``), after the role, item and job type checks."""
     _open_schedules(request, call, conn, minimum)
     return _load_schedule(conn, call.item_id, str(request.path_params["scheduleId"]))
 
 
-def _create_schedule(param: str, pipeline_only: bool) -> Handler:
+def _create_schedule(param: str, twin: str | None) -> Handler:
     async def handler(request: Request) -> Response:
         body = _schedule_body(await json_body(request), partial=False)
-        call = _ItemCall.of(request, param, pipeline_only)
+        call = ItemCall.of(request, param, twin)
         with call.ctx.store.tx() as conn:
             job_type = _open_schedules(request, call, conn, "Contributor")
             count = conn.execute("SELECT COUNT(*) FROM schedules WHERE item_id = ?", (call.item_id,)).fetchone()[0]
@@ -314,30 +280,24 @@ def _create_schedule(param: str, pipeline_only: bool) -> Handler:
     return handler
 
 
-def _get_schedule(param: str, pipeline_only: bool) -> Handler:
-    async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
-        with call.ctx.store.read() as conn:
-            data = _open_schedule(request, call, conn, "Viewer")
-        return json_response(data)
-    return handler
+async def _get_schedule(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.read() as conn:
+        data = _open_schedule(request, call, conn, "Viewer")
+    return json_response(data)
 
 
-def _list_schedules(param: str, pipeline_only: bool) -> Handler:
-    async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
-        with call.ctx.store.read() as conn:
-            _open_schedules(request, call, conn, "Viewer")
-            rows = conn.execute("SELECT data FROM schedules WHERE item_id = ? ORDER BY created, rowid",
-                                (call.item_id,)).fetchall()
-        return json_response(page(request, call.ctx, [loads(r["data"]) for r in rows]))
-    return handler
+async def _list_schedules(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.read() as conn:
+        _open_schedules(request, call, conn, "Viewer")
+        rows = conn.execute("SELECT data FROM schedules WHERE item_id = ? ORDER BY created, rowid",
+                            (call.item_id,)).fetchall()
+    return json_response(page(request, call.ctx, [loads(r["data"]) for r in rows]))
 
 
-def _update_schedule(param: str, pipeline_only: bool) -> Handler:
+def _update_schedule(param: str, twin: str | None) -> Handler:
     async def handler(request: Request) -> Response:
         changes = _schedule_body(await json_body(request), partial=True)
-        call = _ItemCall.of(request, param, pipeline_only)
+        call = ItemCall.of(request, param, twin)
         with call.ctx.store.tx() as conn:
             data = _open_schedule(request, call, conn, "Contributor")
             data.update(changes)
@@ -349,15 +309,12 @@ def _update_schedule(param: str, pipeline_only: bool) -> Handler:
     return handler
 
 
-def _delete_schedule(param: str, pipeline_only: bool) -> Handler:
-    async def handler(request: Request) -> Response:
-        call = _ItemCall.of(request, param, pipeline_only)
-        with call.ctx.store.tx() as conn:
-            data = _open_schedule(request, call, conn, "Contributor")
-            conn.execute("DELETE FROM schedules WHERE id = ?", (data["id"],))
-        _engine(call.ctx).scheduler.wake()
-        return empty_response(200)
-    return handler
+async def _delete_schedule(request: Request, call: ItemCall) -> Response:
+    with call.ctx.store.tx() as conn:
+        data = _open_schedule(request, call, conn, "Contributor")
+        conn.execute("DELETE FROM schedules WHERE id = ?", (data["id"],))
+    _engine(call.ctx).scheduler.wake()
+    return empty_response(200)
 
 
 # -- activity runs ------------------------------------------------------------------------------
@@ -388,26 +345,26 @@ async def query_activity_runs_handler(request: Request) -> Response:
 def routes() -> list[Route]:
     ws = "/v1/workspaces/{workspaceId}"
     out: list[Route] = []
-    for base, param, pipeline_only in (("items", "itemId", False), ("dataPipelines", "dataPipelineId", True)):
+    for base, param, twin in (("items", "itemId", None), ("dataPipelines", "dataPipelineId", PIPELINE_ITEM_TYPE)):
         one = f"{ws}/{base}/{{{param}}}/jobs"
         out += [
             # Literal "instances" routes first so "/jobs/instances/{id}" is never read as a job type.
-            Route(f"{one}/instances", _run_job(param, pipeline_only, False), methods=["POST"]),
-            Route(f"{one}/instances", _list_jobs(param, pipeline_only), methods=["GET"]),
-            Route(f"{one}/instances/{{jobInstanceId}}", _get_job(param, pipeline_only), methods=["GET"]),
-            Route(f"{one}/instances/{{jobInstanceId}}/cancel", _cancel_job(param, pipeline_only), methods=["POST"]),
-            Route(f"{one}/{{jobType}}/instances", _run_job(param, pipeline_only, True), methods=["POST"]),
-            Route(f"{one}/{{jobType}}/instances", _list_jobs(param, pipeline_only), methods=["GET"]),
-            Route(f"{one}/{{jobType}}/instances/{{jobInstanceId}}", _get_job(param, pipeline_only), methods=["GET"]),
-            Route(f"{one}/{{jobType}}/instances/{{jobInstanceId}}/cancel", _cancel_job(param, pipeline_only),
+            Route(f"{one}/instances", _run_job(param, twin, False), methods=["POST"]),
+            Route(f"{one}/instances", item_route(_list_jobs, param, twin), methods=["GET"]),
+            Route(f"{one}/instances/{{jobInstanceId}}", item_route(_get_job, param, twin), methods=["GET"]),
+            Route(f"{one}/instances/{{jobInstanceId}}/cancel", item_route(_cancel_job, param, twin), methods=["POST"]),
+            Route(f"{one}/{{jobType}}/instances", _run_job(param, twin, True), methods=["POST"]),
+            Route(f"{one}/{{jobType}}/instances", item_route(_list_jobs, param, twin), methods=["GET"]),
+            Route(f"{one}/{{jobType}}/instances/{{jobInstanceId}}", item_route(_get_job, param, twin), methods=["GET"]),
+            Route(f"{one}/{{jobType}}/instances/{{jobInstanceId}}/cancel", item_route(_cancel_job, param, twin),
                   methods=["POST"]),
-            Route(f"{one}/{{jobType}}/schedules", _create_schedule(param, pipeline_only), methods=["POST"]),
-            Route(f"{one}/{{jobType}}/schedules", _list_schedules(param, pipeline_only), methods=["GET"]),
-            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", _get_schedule(param, pipeline_only),
+            Route(f"{one}/{{jobType}}/schedules", _create_schedule(param, twin), methods=["POST"]),
+            Route(f"{one}/{{jobType}}/schedules", item_route(_list_schedules, param, twin), methods=["GET"]),
+            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", item_route(_get_schedule, param, twin),
                   methods=["GET"]),
-            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", _update_schedule(param, pipeline_only),
+            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", _update_schedule(param, twin),
                   methods=["PATCH"]),
-            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", _delete_schedule(param, pipeline_only),
+            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", item_route(_delete_schedule, param, twin),
                   methods=["DELETE"]),
         ]
     for spelling in ("datapipelines", "dataPipelines"):
