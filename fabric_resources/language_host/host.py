@@ -22,6 +22,8 @@ from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, language_pb2, language_pb2_grpc, plugin_pb2
 
 EXEC_NAME = "pulumi-language-python-exec"
+# Set to a file path to have every RPC the engine makes appended to it (one method name a line).
+TRACE_ENV = "FABRIC_LANGUAGE_HOST_TRACE"
 # pulumi-language-python-exec exits with this code after it has shown the user the program's error
 # (its traceback, through the engine's log): the engine must then report nothing more.
 EXIT_AFTER_USER_MESSAGE = 32
@@ -209,6 +211,8 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             program = PythonProgram(Path(request.pwd), Path(request.pwd), request.program)
         try:
             python = program.interpreter()
+            if not self.executor.is_file():
+                raise ProgramError(f"{self.executor} is missing: re-run scripts/install-pulumi (or scripts/bootstrap)")
         except ProgramError as exc:
             # Told once through the engine's log, like the exec script's own errors, then "bail": the
             # engine adds nothing (no "unhandled error" wrapper, no host stack).
@@ -269,12 +273,18 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             return bool(self._children)
 
     def Cancel(self, request: empty_pb2.Empty, context: Any) -> Any:
-        self.stop_programs()
+        # The engine calls this as it closes the host after every operation (measured: once per host),
+        # normally with no program left running; one still running is stopped.
+        self.stop_programs(final=False)
         return empty_pb2.Empty()
 
-    def stop_programs(self) -> None:
-        """Stop running programs: SIGTERM (no traceback), then SIGKILL after PROGRAM_STOP_SECONDS."""
-        self._stopping.set()
+    def stop_programs(self, *, final: bool = True) -> None:
+        """Stop running programs: SIGTERM (no traceback), then SIGKILL after PROGRAM_STOP_SECONDS.
+
+        ``final``: the host is going away, so no program may start after this.
+        """
+        if final:
+            self._stopping.set()
         with self._lock:
             children = list(self._children)
         for proc in children:
@@ -319,6 +329,19 @@ def _sdk_version() -> str:
         return "0.0.0"
 
 
+class _TraceCalls(grpc.ServerInterceptor):
+    """Which calls the engine makes, for finding out what a CLI command needs of a language host."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        with self._lock, open(self.path, "a") as out:
+            out.write(handler_call_details.method.rsplit("/", 1)[-1] + "\n")
+        return continuation(handler_call_details)
+
+
 def find_executor(given: str | None) -> Path:
     """``pulumi-language-python-exec``: as given, else beside this host's wrapper, else on PATH."""
     if given:
@@ -349,7 +372,9 @@ def serve(executor: Path, engine_address: str, *, ready: Any = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    trace = os.environ.get(TRACE_ENV)
+    interceptors = [_TraceCalls(Path(trace))] if trace else []
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors)
     language_pb2_grpc.add_LanguageRuntimeServicer_to_server(host, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
