@@ -169,14 +169,8 @@ def _platform_logical_id(decoded: dict[str, bytes]) -> str | None:
 
     The all-zero GUID is what git integration writes for "not yet assigned": it asks for a new one.
     """
-    if PLATFORM not in decoded:
-        return None
-    try:
-        parsed = json.loads(decoded[PLATFORM])
-    except (ValueError, UnicodeDecodeError):
-        return None
-    config = parsed.get("config") if isinstance(parsed, dict) else None
-    value = config.get("logicalId") if isinstance(config, dict) else None
+    config = _platform_section(decoded, "config")
+    value = config.get("logicalId") if config is not None else None
     if not isinstance(value, str) or not is_uuid(value) or uuid.UUID(value).int == 0:
         return None
     return value.lower()
@@ -250,14 +244,19 @@ def _definition_size(definition: dict[str, Any]) -> int:
 
 
 def _platform_metadata(decoded: dict[str, bytes]) -> dict[str, Any] | None:
+    return _platform_section(decoded, "metadata")
+
+
+def _platform_section(decoded: dict[str, bytes], name: str) -> dict[str, Any] | None:
+    """``metadata`` or ``config`` of a sent ``.platform``; None when absent or unreadable."""
     if PLATFORM not in decoded:
         return None
     try:
         parsed = json.loads(decoded[PLATFORM])
     except (ValueError, UnicodeDecodeError):
         return None
-    meta = parsed.get("metadata") if isinstance(parsed, dict) else None
-    return meta if isinstance(meta, dict) else None
+    section = parsed.get(name) if isinstance(parsed, dict) else None
+    return section if isinstance(section, dict) else None
 
 
 def definition_response(conn: sqlite3.Connection, item: dict[str, Any]) -> dict[str, Any]:

@@ -253,31 +253,28 @@ def _open_schedule(request: Request, call: ItemCall, conn: sqlite3.Connection, m
     return _load_schedule(conn, call.item_id, str(request.path_params["scheduleId"]))
 
 
-def _create_schedule(param: str, twin: str | None) -> Handler:
-    async def handler(request: Request) -> Response:
-        body = _schedule_body(await json_body(request), partial=False)
-        call = ItemCall.of(request, param, twin)
-        with call.ctx.store.tx() as conn:
-            job_type = _open_schedules(request, call, conn, "Contributor")
-            count = conn.execute("SELECT COUNT(*) FROM schedules WHERE item_id = ?", (call.item_id,)).fetchone()[0]
-            if count >= MAX_SCHEDULES_PER_ITEM:
-                raise ApiError(409, "ScheduleExceedsLimit",
-                               f"An item can have at most {MAX_SCHEDULES_PER_ITEM} schedules; delete one first.")
-            schedule_id = str(uuid.uuid4())
-            data: dict[str, Any] = {"id": schedule_id, "enabled": body["enabled"], "createdDateTime": utc_now(),
-                                    "configuration": body["configuration"], "owner": _owner(call.principal)}
-            if "executionData" in body:
-                data["executionData"] = body["executionData"]
-            conn.execute(
-                "INSERT INTO schedules (id, workspace_id, item_id, job_type, created, revision, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (schedule_id, call.workspace_id, call.item_id, job_type, time.time(), str(uuid.uuid4()), dumps(data)),
-            )
-        _engine(call.ctx).scheduler.wake()
-        location = absolute_url(call.ctx, f"/v1/workspaces/{call.workspace_id}/items/{call.item_id}"
-                                          f"/jobs/{job_type}/schedules/{schedule_id}", request)
-        return json_response(data, 201, {"Location": location})
-    return handler
+async def _create_schedule(request: Request, call: ItemCall) -> Response:
+    body = _schedule_body(await json_body(request), partial=False)
+    with call.ctx.store.tx() as conn:
+        job_type = _open_schedules(request, call, conn, "Contributor")
+        count = conn.execute("SELECT COUNT(*) FROM schedules WHERE item_id = ?", (call.item_id,)).fetchone()[0]
+        if count >= MAX_SCHEDULES_PER_ITEM:
+            raise ApiError(409, "ScheduleExceedsLimit",
+                           f"An item can have at most {MAX_SCHEDULES_PER_ITEM} schedules; delete one first.")
+        schedule_id = str(uuid.uuid4())
+        data: dict[str, Any] = {"id": schedule_id, "enabled": body["enabled"], "createdDateTime": utc_now(),
+                                "configuration": body["configuration"], "owner": _owner(call.principal)}
+        if "executionData" in body:
+            data["executionData"] = body["executionData"]
+        conn.execute(
+            "INSERT INTO schedules (id, workspace_id, item_id, job_type, created, revision, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (schedule_id, call.workspace_id, call.item_id, job_type, time.time(), str(uuid.uuid4()), dumps(data)),
+        )
+    _engine(call.ctx).scheduler.wake()
+    location = absolute_url(call.ctx, f"/v1/workspaces/{call.workspace_id}/items/{call.item_id}"
+                                      f"/jobs/{job_type}/schedules/{schedule_id}", request)
+    return json_response(data, 201, {"Location": location})
 
 
 async def _get_schedule(request: Request, call: ItemCall) -> Response:
@@ -294,19 +291,16 @@ async def _list_schedules(request: Request, call: ItemCall) -> Response:
     return json_response(page(request, call.ctx, [loads(r["data"]) for r in rows]))
 
 
-def _update_schedule(param: str, twin: str | None) -> Handler:
-    async def handler(request: Request) -> Response:
-        changes = _schedule_body(await json_body(request), partial=True)
-        call = ItemCall.of(request, param, twin)
-        with call.ctx.store.tx() as conn:
-            data = _open_schedule(request, call, conn, "Contributor")
-            data.update(changes)
-            data["owner"] = _owner(call.principal)  # the spec: "created this schedule or last modified it"
-            conn.execute("UPDATE schedules SET data = ?, revision = ? WHERE id = ?",
-                         (dumps(data), str(uuid.uuid4()), data["id"]))
-        _engine(call.ctx).scheduler.wake()
-        return json_response(data)
-    return handler
+async def _update_schedule(request: Request, call: ItemCall) -> Response:
+    changes = _schedule_body(await json_body(request), partial=True)
+    with call.ctx.store.tx() as conn:
+        data = _open_schedule(request, call, conn, "Contributor")
+        data.update(changes)
+        data["owner"] = _owner(call.principal)  # the spec: "created this schedule or last modified it"
+        conn.execute("UPDATE schedules SET data = ?, revision = ? WHERE id = ?",
+                     (dumps(data), str(uuid.uuid4()), data["id"]))
+    _engine(call.ctx).scheduler.wake()
+    return json_response(data)
 
 
 async def _delete_schedule(request: Request, call: ItemCall) -> Response:
@@ -358,11 +352,11 @@ def routes() -> list[Route]:
             Route(f"{one}/{{jobType}}/instances/{{jobInstanceId}}", item_route(_get_job, param, twin), methods=["GET"]),
             Route(f"{one}/{{jobType}}/instances/{{jobInstanceId}}/cancel", item_route(_cancel_job, param, twin),
                   methods=["POST"]),
-            Route(f"{one}/{{jobType}}/schedules", _create_schedule(param, twin), methods=["POST"]),
+            Route(f"{one}/{{jobType}}/schedules", item_route(_create_schedule, param, twin), methods=["POST"]),
             Route(f"{one}/{{jobType}}/schedules", item_route(_list_schedules, param, twin), methods=["GET"]),
             Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", item_route(_get_schedule, param, twin),
                   methods=["GET"]),
-            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", _update_schedule(param, twin),
+            Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", item_route(_update_schedule, param, twin),
                   methods=["PATCH"]),
             Route(f"{one}/{{jobType}}/schedules/{{scheduleId}}", item_route(_delete_schedule, param, twin),
                   methods=["DELETE"]),
