@@ -19,6 +19,8 @@ _EXPORTS = {
     "PipelineSchedule": "fabric_resources.providers",
     "Folder": "fabric_resources.providers",
     "VariableLibrary": "fabric_resources.providers",
+    "ConnectionLookup": "fabric_resources.providers",
+    "lookup_connection": "fabric_resources.providers",
     # connection and client
     "FabricSettings": "fabric_resources.settings",
     "FabricClient": "fabric_resources.client",

@@ -4,6 +4,12 @@ Each module holds the inputs model (`...Args`, used by `check`), the provider an
 """
 
 from fabric_resources.providers._base import FabricProvider, FabricProviderError
+from fabric_resources.providers.connection import (
+    ConnectionLookup,
+    ConnectionLookupArgs,
+    ConnectionLookupProvider,
+    lookup_connection,
+)
 from fabric_resources.providers.data_pipeline import DataPipeline, DataPipelineArgs, DataPipelineProvider
 from fabric_resources.providers.folder import Folder, FolderArgs, FolderProvider
 from fabric_resources.providers.role_assignment import (
@@ -24,6 +30,9 @@ from fabric_resources.providers.variable_library import (
 from fabric_resources.providers.workspace import Workspace, WorkspaceArgs, WorkspaceProvider
 
 __all__ = [
+    "ConnectionLookup",
+    "ConnectionLookupArgs",
+    "ConnectionLookupProvider",
     "DataPipeline",
     "DataPipelineArgs",
     "DataPipelineProvider",
@@ -44,4 +53,5 @@ __all__ = [
     "WorkspaceRoleAssignment",
     "WorkspaceRoleAssignmentArgs",
     "WorkspaceRoleAssignmentProvider",
+    "lookup_connection",
 ]

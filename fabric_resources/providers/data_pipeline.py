@@ -47,6 +47,7 @@ from fabric_resources.providers._base import (
     translate_errors,
 )
 from fabric_resources.providers._listing import LISTINGS
+from fabric_resources.providers._tags import TaggedItem
 
 __all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelineProvider", "default_logical_id"]
 
@@ -94,9 +95,12 @@ class DataPipelineArgs(BaseModel):
     folder_id: Guid | None = None
     logical_id: Guid | None = None
     adopt_existing: bool = False
+    # Names of the tenant's tags; None: the item's tags are not managed.
+    tags: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
-class DataPipelineProvider(FabricProvider):
+class DataPipelineProvider(TaggedItem, FabricProvider):
+    item_type = ITEM_TYPE
     kind = "DataPipeline"
     inputs_model = DataPipelineArgs
     replace_on = ("workspace_id",)
@@ -464,6 +468,7 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
     folder_id: pulumi.Output[str | None]
     logical_id: pulumi.Output[str | None]
     adopt_existing: pulumi.Output[bool]
+    tags: pulumi.Output[list[str] | None]
 
     def __init__(
         self,
@@ -477,6 +482,7 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
         parameters: Mapping[str, pulumi.Input[Any]] | None = None,
         folder_id: pulumi.Input[str] | None = None,
         adopt_existing: bool = False,
+        tags: pulumi.Input[list[str]] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         logical_id: pulumi.Input[str] | None = None,
     ) -> None:
@@ -502,6 +508,7 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
             "folder_id": folder_id,
             "logical_id": logical_id,
             "adopt_existing": adopt_existing,
+            "tags": tags,
             "definition_hash": None,
         }
         super().__init__(_PROVIDER, resource_name, props, opts)

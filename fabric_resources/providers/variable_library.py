@@ -46,6 +46,7 @@ from fabric_resources.providers._base import (
     optional_text,
     translate_errors,
 )
+from fabric_resources.providers._tags import TaggedItem
 
 __all__ = [
     "VariableLibrary",
@@ -69,6 +70,8 @@ class VariableLibraryArgs(BaseModel):
     active_value_set: Annotated[str, Field(min_length=1)] | None = None
     folder_id: Guid | None = None
     adopt_existing: bool = False
+    # Names of the tenant's tags; None: the item's tags are not managed.
+    tags: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
 # -- definition text ---------------------------------------------------------------------------
@@ -128,7 +131,8 @@ def _live_text(definition: ItemDefinition) -> str:
 # -- provider ----------------------------------------------------------------------------------
 
 
-class VariableLibraryProvider(FabricProvider):
+class VariableLibraryProvider(TaggedItem, FabricProvider):
+    item_type = ITEM_TYPE
     kind = "VariableLibrary"
     inputs_model = VariableLibraryArgs
     replace_on = ("workspace_id",)
@@ -336,6 +340,7 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
     active_value_set: pulumi.Output[str]
     folder_id: pulumi.Output[str | None]
     adopt_existing: pulumi.Output[bool]
+    tags: pulumi.Output[list[str] | None]
 
     def __init__(
         self,
@@ -349,6 +354,7 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
         *,
         folder_id: pulumi.Input[str] | None = None,
         adopt_existing: bool = False,
+        tags: pulumi.Input[list[str]] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         files, platform_name, platform_description = load_variable_library(definition, base_dir=base_dir)
@@ -364,6 +370,7 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
             "active_value_set": active_value_set,
             "folder_id": folder_id,
             "adopt_existing": adopt_existing,
+            "tags": tags,
             "definition_hash": None,
         }
         super().__init__(_PROVIDER, resource_name, props, opts)

@@ -116,3 +116,41 @@ def test_variable_library_diff_ignores_formatting_and_schema_but_not_values() ->
     edited = json.loads(json.dumps(VARIABLES))
     edited["variables"][0]["value"] = "prod"
     assert provider.diff("l", olds, {**olds, "definition": library_text(variables_json=edited)}).changes
+
+
+# -- tags and connection names --------------------------------------------------------------------
+
+def test_close_matches_prefer_case_then_spelling_then_shared_words() -> None:
+    from fabric_resources.providers.connection import close_matches
+
+    names = ["Sales SQL (local)", "Sales SQL (prod)", "sales sql (staging)", "Contoso Web"]
+    assert close_matches("Sales SQL (Staging)", names)[0] == "sales sql (staging)"
+    assert close_matches("Sales SQL (prd)", names)[0] == "Sales SQL (prod)"
+    assert "Contoso Web" in close_matches("Contoso", names)
+    assert close_matches("Nothing alike", names) == []
+
+
+def test_tags_are_compared_as_sets_and_unset_tags_are_not_managed() -> None:
+    from fabric_resources.providers.variable_library import VariableLibraryProvider
+
+    provider = VariableLibraryProvider()
+    olds = {"workspace_id": WS, "display_name": "L", "definition": library_text(variables_json=VARIABLES),
+            "tags": ["Finance", "Sales"]}
+    assert not provider.diff("l", olds, {**olds, "tags": ["Sales", "Finance", "Sales"]}).changes
+    assert not provider.diff("l", olds, {**olds, "tags": None}).changes
+    assert provider.diff("l", olds, {**olds, "tags": ["Sales"]}).changes
+    assert provider.diff("l", olds, {**olds, "tags": Unknown()}).changes
+
+
+def test_unchanged_tags_and_connection_names_are_checked_without_a_call() -> None:
+    from fabric_resources.providers.connection import ConnectionLookupProvider
+    from fabric_resources.providers.data_pipeline import DataPipelineProvider
+
+    olds = {"display_name": "Sales SQL (prod)", "connection_id": "b5d7206f-493e-4997-987b-82e33b3da75d",
+            "connection_type": "SQL", "connectivity_type": "ShareableCloud"}
+    result = ConnectionLookupProvider().check(olds, {"display_name": "Sales SQL (prod)"})
+    assert result.failures == [] and result.inputs["connection_id"] == olds["connection_id"]
+    pipeline = {"workspace_id": WS, "display_name": "P", "definition": '{"properties":{"activities":[]}}',
+                "tags": ["Sales", "Finance"]}
+    result = DataPipelineProvider().check({**pipeline, "tags": ["Finance", "Sales"]}, pipeline)
+    assert result.failures == [] and result.inputs["tags"] == ["Finance", "Sales"]
