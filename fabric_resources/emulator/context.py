@@ -11,10 +11,7 @@ import copy
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .jobs import JobEngine
+from typing import Any
 
 #: Defaults of every run-time knob (see docs/ARCHITECTURE.md, "Control plane").
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -142,7 +139,8 @@ class EmulatorContext:
     config: dict[str, Any] = field(default_factory=default_config)
     stats: Stats = field(default_factory=Stats)
     base_url: str = ""
-    jobs: JobEngine | None = None
+    # A jobs.JobEngine; typed loosely so this bottom module imports nothing of the emulator's own.
+    jobs: Any = None
 
     def cfg(self, key: str) -> Any:
         """Config value with the default as fallback (the live dict may lack keys after a PUT)."""
