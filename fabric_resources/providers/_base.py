@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -84,6 +85,17 @@ def holds(value: Any, test: Callable[[Any], bool]) -> bool:
 
 def contains_unknown(value: Any) -> bool:
     return holds(value, is_unknown)
+
+
+def is_deploy_time(value: Any) -> bool:
+    """A program-side value known only at deploy time (an Output, or anything awaitable)."""
+    return isinstance(value, pulumi.Output) or inspect.isawaitable(value)
+
+
+def holds_outputs(value: Any) -> bool:
+    """Whether a program-side value holds deploy-time values anywhere inside it: such a value can
+    only be checked once the engine has resolved it."""
+    return holds(value, is_deploy_time)
 
 
 def is_not_found(exc: BaseException) -> bool:

@@ -11,7 +11,6 @@ count as a change, while an activity edited in the portal does (refresh reads th
 
 from __future__ import annotations
 
-import inspect
 import os
 import uuid
 from collections.abc import Mapping
@@ -41,7 +40,8 @@ from fabric_resources.providers._base import (
     FabricProviderError,
     allow_not_found,
     describe_error,
-    holds,
+    holds_outputs,
+    is_deploy_time,
     lower_id,
     optional_text,
     translate_errors,
@@ -375,15 +375,10 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
 _PROVIDER = DataPipelineProvider()
 
 
-def _holds_outputs(value: Any) -> bool:
-    """Whether a definition dict holds values known only at deploy time (Outputs, awaitables)."""
-    return holds(value, lambda v: isinstance(v, pulumi.Output) or inspect.isawaitable(v))
-
-
 def _plain(value: Any, stand_in: str | None = None) -> Any:
     """Mappings as dicts and tuples as lists (what Output.from_input unwraps); with ``stand_in``,
     each deploy-time value replaced by that string (to look for tokens before the values exist)."""
-    if isinstance(value, pulumi.Output) or inspect.isawaitable(value):
+    if is_deploy_time(value):
         return value if stand_in is None else stand_in
     if isinstance(value, Mapping):
         return {k: _plain(v, stand_in) for k, v in value.items()}
@@ -419,7 +414,7 @@ def render_definition(
     """
     source = definition if definition is not None else EMPTY_PIPELINE
     params = dict(parameters or {})
-    if isinstance(source, Mapping) and _holds_outputs(source):
+    if isinstance(source, Mapping) and holds_outputs(source):
         # Tokens are looked for in a stand-in (each deploy-time value a string), so a missing
         # parameter still fails now, in the program, rather than after the values resolve.
         stand_in = load_definition(_plain(source, stand_in="deploy-time value"))

@@ -13,7 +13,7 @@ import threading
 from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
-from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fabric_resources.models import ScheduleConfig
@@ -22,9 +22,12 @@ from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
     allow_not_found,
+    contains_unknown,
+    holds_outputs,
     lower_id,
     translate_errors,
 )
+from fabric_resources.scheduling import ScheduleValidationError, validate_configuration
 
 __all__ = ["PipelineSchedule", "PipelineScheduleArgs", "PipelineScheduleProvider"]
 
@@ -67,6 +70,20 @@ def normalize_configuration(value: Any) -> Any:
     return value
 
 
+def configuration_problem(configuration: Any) -> ScheduleValidationError | None:
+    """What Fabric would refuse in a fully known configuration (API dict or model), or None.
+
+    The rules are the ones the emulator applies (fabric_resources.scheduling): time zone ids from
+    one Windows table, "HH:MM" times, weekday names, Monthly occurrences, start before end, bounds.
+    """
+    config = normalize_configuration(configuration)
+    try:
+        validate_configuration(config)
+    except ScheduleValidationError as exc:
+        return exc
+    return None
+
+
 class PipelineScheduleArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +105,15 @@ class PipelineScheduleProvider(FabricProvider):
         "pipeline_id": lower_id,
         "configuration": normalize_configuration,
     }
+
+    def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:
+        config = inputs.get("configuration")
+        if not isinstance(config, dict) or contains_unknown(config):
+            return []
+        problem = configuration_problem(config)
+        if problem is None:
+            return []
+        return [CheckFailure("configuration", f"PipelineSchedule: invalid '{problem.field}': {problem.message}")]
 
     @staticmethod
     def _owner(props: dict[str, Any]) -> tuple[str, str, str]:
@@ -224,6 +250,13 @@ class PipelineSchedule(Resource, module="fabric", name="PipelineSchedule"):
     ) -> None:
         if isinstance(configuration, BaseModel):
             configuration = normalize_configuration(configuration)
+        if not holds_outputs(configuration):
+            # Refused in the program, before the engine registers anything: a preview that fails
+            # here has made no API call at all. (With deploy-time values, `check` refuses it.)
+            problem = configuration_problem(configuration)
+            if problem is not None:
+                raise ScheduleValidationError(problem.field, problem.message,
+                                              subject=f"PipelineSchedule '{resource_name}'")
 
         def unique(values: list[Any]) -> Any:
             pipeline, on, config = values

@@ -100,3 +100,48 @@ def test_outputs_inside_definitions_parameters_and_schedule_configurations(
     assert out["schedule_config"]["times"] == ["06:30"] and out["schedule_config"]["localTimeZoneId"] == "UTC"
     # Nothing left to do: the resolved values are what the state records.
     assert stack.preview(on_output=lambda _line: None).change_summary.get("same") == 6
+
+
+BAD_SCHEDULE_PROGRAM = '''
+import json
+
+import pulumi
+
+from fabric_resources.providers import DataPipeline, PipelineSchedule, Workspace
+from fabric_resources.providers.data_pipeline import EMPTY_PIPELINE
+
+config = pulumi.Config()
+ws = Workspace("ws", display_name=config.require("workspace"))
+pipe = DataPipeline("pipe", workspace_id=ws.id, display_name="Scheduled", definition=EMPTY_PIPELINE)
+PipelineSchedule("schedule", workspace_id=ws.id, pipeline_id=pipe.id, enabled=True,
+                 configuration=json.loads(config.require("schedule")))
+'''
+
+GOOD_DAILY = {"type": "Daily", "times": ["06:30"], "startDateTime": "2030-01-01T00:00:00Z",
+              "endDateTime": "2031-01-01T00:00:00Z", "localTimeZoneId": "UTC"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"localTimeZoneId": "Mars/Olympus"}, "localTimeZoneId"),
+        ({"times": ["25:00"]}, "times"),
+        ({"type": "Weekly", "weekdays": ["Funday"]}, "weekdays"),
+        ({"endDateTime": "2029-01-01T00:00:00Z"}, "endDateTime"),
+    ],
+)
+def test_a_malformed_schedule_is_refused_by_pulumi_up_before_any_write(
+    pulumi_project: Any, emulator: Any, change: dict[str, Any], field: str
+) -> None:
+    # What the issue tried: `pulumi up --yes` on a workspace, a pipeline and a bad schedule. The
+    # preview must fail naming the field, and nothing may have been written (0 API writes).
+    project = pulumi_project(BAD_SCHEDULE_PROGRAM, config={
+        "fabric-e2e:workspace": f"bad-schedule-{uuid.uuid4().hex[:8]}",
+        "fabric-e2e:schedule": json.dumps({**GOOD_DAILY, **change}),
+    })
+    before = writes(emulator)
+    result = project.up(check=False)
+    assert result.returncode != 0, result.describe()
+    assert f"configuration.{field}" in result.output, result.describe()
+    assert writes(emulator) - before == 0
+    assert project.resources() == []

@@ -446,3 +446,54 @@ def test_pipeline_check_validates_logical_id_and_diff_sees_its_change() -> None:
     assert changed.changes and not changed.replaces
     # Left unset, it is Fabric's to choose: never a change.
     assert not provider.diff(ITEM, state, pipeline_inputs(logical_id=None)).changes
+
+
+_GOOD_DAILY = {"type": "Daily", "times": ["06:30"], "startDateTime": "2030-01-01T00:00:00Z",
+               "endDateTime": "2031-01-01T00:00:00Z", "localTimeZoneId": "W. Europe Standard Time"}
+_GOOD_MONTHLY = {**_GOOD_DAILY, "type": "Monthly", "recurrence": 1,
+                 "occurrence": {"occurrenceType": "DayOfMonth", "dayOfMonth": 1}}
+
+
+@pytest.mark.parametrize(
+    ("configuration", "field"),
+    [
+        ({**_GOOD_DAILY, "localTimeZoneId": "Mars/Olympus"}, "configuration.localTimeZoneId"),
+        ({**_GOOD_DAILY, "times": ["25:00"]}, "configuration.times"),
+        ({**_GOOD_DAILY, "times": ["6.30"]}, "configuration.times"),
+        ({**_GOOD_DAILY, "type": "Weekly", "weekdays": ["Funday"]}, "configuration.weekdays"),
+        ({**_GOOD_DAILY, "endDateTime": "2029-12-31T00:00:00Z"}, "configuration.endDateTime"),
+        ({**_GOOD_DAILY, "startDateTime": "tomorrow"}, "configuration.startDateTime"),
+        ({**_GOOD_DAILY, "type": "Cron", "interval": 0, "times": None}, "interval"),
+        ({**_GOOD_DAILY, "type": "Cron", "interval": 5270401, "times": None}, "interval"),
+        ({**_GOOD_MONTHLY, "recurrence": 13}, "recurrence"),
+        ({**_GOOD_MONTHLY, "occurrence": {"occurrenceType": "DayOfMonth", "dayOfMonth": 32}}, "dayOfMonth"),
+        ({**_GOOD_MONTHLY, "occurrence": {"occurrenceType": "OrdinalWeekday", "weekIndex": "Sixth",
+                                          "weekday": "Monday"}}, "weekIndex"),
+        ({**_GOOD_MONTHLY, "occurrence": {"occurrenceType": "OrdinalWeekday", "weekIndex": "First",
+                                          "weekday": "Funday"}}, "weekday"),
+    ],
+)
+def test_malformed_schedules_are_refused_in_check_and_in_the_program(configuration: dict[str, Any],
+                                                                     field: str) -> None:
+    from fabric_resources.providers.schedule import PipelineSchedule
+    from fabric_resources.scheduling import ScheduleValidationError
+
+    configuration = {k: v for k, v in configuration.items() if v is not None}
+    result = PipelineScheduleProvider().check({}, {
+        "workspace_id": WS, "pipeline_id": ITEM, "job_type": "Pipeline", "enabled": True,
+        "configuration": configuration})
+    reason = failures_of(result)["configuration"]
+    assert field in reason or field.split(".")[-1] in reason.replace("_", ""), reason
+    # The program refuses it too, before anything is registered with the engine.
+    with pytest.raises(ScheduleValidationError) as info:
+        PipelineSchedule("bad", workspace_id=WS, pipeline_id=ITEM, enabled=True, configuration=configuration)
+    assert "PipelineSchedule 'bad'" in str(info.value) and info.value.field.endswith(field.split(".")[-1])
+
+
+def test_a_valid_schedule_passes_check_with_every_type() -> None:
+    p = PipelineScheduleProvider()
+    base = {"workspace_id": WS, "pipeline_id": ITEM, "job_type": "Pipeline", "enabled": True}
+    for configuration in (_GOOD_DAILY, _GOOD_MONTHLY,
+                          {**_GOOD_DAILY, "type": "Weekly", "weekdays": ["Monday", "Friday"]},
+                          {k: v for k, v in {**_GOOD_DAILY, "type": "Cron", "interval": 15}.items() if k != "times"}):
+        assert p.check({}, {**base, "configuration": configuration}).failures == [], configuration
