@@ -21,6 +21,7 @@ _EXPORTS = {
     "VariableLibrary": "fabric_resources.providers",
     "ConnectionLookup": "fabric_resources.providers",
     "lookup_connection": "fabric_resources.providers",
+    "WorkspaceContent": "fabric_resources.providers",
     # connection and client
     "FabricSettings": "fabric_resources.settings",
     "FabricClient": "fabric_resources.client",

@@ -28,6 +28,7 @@ from fabric_resources.providers.variable_library import (
     VariableLibraryProvider,
 )
 from fabric_resources.providers.workspace import Workspace, WorkspaceArgs, WorkspaceProvider
+from fabric_resources.providers.workspace_content import WorkspaceContent
 
 __all__ = [
     "ConnectionLookup",
@@ -49,6 +50,7 @@ __all__ = [
     "VariableLibraryProvider",
     "Workspace",
     "WorkspaceArgs",
+    "WorkspaceContent",
     "WorkspaceProvider",
     "WorkspaceRoleAssignment",
     "WorkspaceRoleAssignmentArgs",

@@ -444,8 +444,9 @@ def render_definition(
 class DataPipeline(Resource, module="fabric", name="DataPipeline"):
     """A Fabric data pipeline. The resource id is the item id.
 
-    `definition` is the pipeline-content.json content as a dict, a path to that file, or a path to an
-    item folder (`<Name>.DataPipeline/` with pipeline-content.json and .platform); relative paths are
+    `definition` is the pipeline-content.json content as a dict, a path to that file, a path to an
+    item folder (`<Name>.DataPipeline/` with pipeline-content.json and .platform), or an Output of the
+    content's JSON text (what WorkspaceContent passes); relative paths are
     resolved against `base_dir` (default: the working directory). `{{ name }}` tokens are filled from
     `parameters`. `display_name`/`description` default to the folder's .platform metadata.
 
@@ -471,7 +472,7 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
         workspace_id: pulumi.Input[str],
         display_name: pulumi.Input[str] | None = None,
         description: pulumi.Input[str] | None = None,
-        definition: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        definition: Mapping[str, Any] | str | os.PathLike[str] | pulumi.Output[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         *,
         parameters: Mapping[str, pulumi.Input[Any]] | None = None,
@@ -481,8 +482,15 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
         base_dir: str | os.PathLike[str] | None = None,
         logical_id: pulumi.Input[str] | None = None,
     ) -> None:
-        text, platform_name, platform_description, platform_logical_id = render_definition(
-            definition, parameters, base_dir=base_dir)
+        platform_logical_id: str | None
+        if isinstance(definition, pulumi.Output):
+            # Content computed from other resources' outputs (WorkspaceContent's rebound files), sent
+            # as rendered: the program has checked it already; check() validates it again once known.
+            text: pulumi.Input[str] = definition
+            platform_name = platform_description = platform_logical_id = None
+        else:
+            text, platform_name, platform_description, platform_logical_id = render_definition(
+                definition, parameters, base_dir=base_dir)
         if logical_id is None:
             logical_id = platform_logical_id or default_logical_id(
                 pulumi.get_project(), pulumi.get_stack(), resource_name)

@@ -20,6 +20,17 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "fabric-resources"
 PIPELINE_NAMES = {"Ingest Sales", "Nightly Orchestrator", "Parameterised Load"}
+# The source (dev) connection id in the folder, replaced per environment by pipelines/parameter.yml.
+DEV_SQL = "cf0ff896-3890-43d6-95cf-1c75f3ef600d"
+# What the program declares besides the pipelines: the WorkspaceContent component and the Maintenance folder.
+CONTENT_EXTRAS = 2
+
+
+def sql_connection(environment: str) -> str:
+    """The sales connection id parameter.yml gives an environment (dev keeps the folder's own)."""
+    entries = yaml.safe_load((ROOT / "pipelines" / "parameter.yml").read_text())["find_replace"]
+    entry = next(e for e in entries if e["find_value"] == DEV_SQL)
+    return str(entry["replace_value"].get(environment, DEV_SQL))
 
 
 def stack_config(name: str) -> dict[str, Any]:
@@ -46,7 +57,7 @@ def test_stack_files_describe_distinct_environments() -> None:
     assert configs["local"]["fabric:emulatorDir"] == ".emulator"
     names = {c[f"{PROJECT}:workspaceName"] for c in configs.values()}
     capacities = {c[f"{PROJECT}:capacityId"] for c in configs.values()}
-    connections = {c[f"{PROJECT}:connections"]["sales"] for c in configs.values()}
+    connections = {sql_connection(name) for name in configs}
     assert len(names) == len(capacities) == len(connections) == 4
     # Pulumi may rewrite a stack file with booleans as strings ("false"); read it as the program does.
     enabled = [n for n, c in configs.items() if str(c[f"{PROJECT}:scheduleEnabled"]).lower() == "true"]
@@ -76,7 +87,7 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     run = uuid.uuid4().hex[:6]
     config = stack_config("local")
     workspace_name = f"{config[f'{PROJECT}:workspaceName']} {run}"
-    sales = config[f"{PROJECT}:connections"]["sales"]
+    sales = sql_connection("local")
     project.set_config({
         f"{PROJECT}:workspaceName": workspace_name,
         f"{PROJECT}:scheduleEnabled": "true",
@@ -88,7 +99,8 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     # are unknown; check and diff cope with that and nothing is called.
     emulator.reset_stats()
     preview = project.preview()
-    creates = 1 + 1 + len(PIPELINE_NAMES) + 1 + 2  # stack, workspace, pipelines, schedule, role assignments
+    # stack, workspace, pipelines, the component and its folder, schedule, role assignments
+    creates = 1 + 1 + len(PIPELINE_NAMES) + CONTENT_EXTRAS + 1 + 2
     assert f"+ {creates} to create" in preview.stdout, preview.describe()
     assert emulator.stats()["total"] == 0
 
@@ -104,12 +116,15 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     assert ws.capacity_id == config[f"{PROJECT}:capacityId"]
     live = {item.display_name: item.id for item in fabric.items.list(ws_id, type="DataPipeline")}
     assert live == pipelines
-    # Tokens were filled: the connection from config, the orchestrator's target from the ingest item id.
+    # The folder was rebound: the local connection from parameter.yml, the orchestrator's targets from the
+    # deployed ids of the pipelines it names by logicalId, and no dev id or logicalId left anywhere.
     ingest = live_content(fabric, ws_id, pipelines["Ingest Sales"])
     orchestrator = live_content(fabric, ws_id, pipelines["Nightly Orchestrator"])
-    assert "{{" not in ingest and "{{" not in orchestrator
-    assert sales in ingest
-    assert pipelines["Ingest Sales"] in orchestrator
+    assert sales in ingest and DEV_SQL not in ingest
+    assert pipelines["Ingest Sales"] in orchestrator and pipelines["Parameterised Load"] in orchestrator
+    assert "3f6c2a8e-1b4d-4c7e-9a51-6d2e8f0b7c14" not in orchestrator
+    load = next(i for i in fabric.items.list(ws_id, type="DataPipeline") if i.display_name == "Parameterised Load")
+    assert load.folder_id is not None and fabric.folders.get(ws_id, load.folder_id).display_name == "Maintenance"
 
     schedule = fabric.schedules.get(ws_id, pipelines["Nightly Orchestrator"], outputs["schedule_id"])
     assert schedule.enabled is True
@@ -118,6 +133,7 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     roles = {a.principal.id: a.role for a in fabric.role_assignments.list(ws_id)}
     assert roles[config[f"{PROJECT}:adminPrincipalId"]] == config[f"{PROJECT}:adminRole"]
     assert roles[emulator.users[1]["object_id"]] == "Viewer"
+    assert set(outputs["role_assignment_ids"]) == {"admin", f"reader-{emulator.users[1]['object_id'].lower()}"}
 
     # One pickled provider per resource type, identical for all three pipelines.
     blobs = {json.dumps(r["inputs"]["__provider"]) for r in resources_of_type(project.export(), "fabric:DataPipeline")}
@@ -131,12 +147,15 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     project.refresh("--skip-preview", "--expect-no-changes")
     by_route = emulator.stats()["by_route"]
     item_calls = sum(n for route, n in by_route.items() if "{itemId}" in route and "/jobs/" not in route)
-    # Each pipeline is read with exactly two calls: the item and its definition.
-    assert item_calls == 2 * len(PIPELINE_NAMES), by_route
+    # Each pipeline is read with exactly one call, its definition; the items themselves come from one
+    # listing of the workspace that the whole refresh shares.
+    assert item_calls == len(PIPELINE_NAMES), by_route
+    assert by_route.get("GET /v1/workspaces/{workspaceId}/items") == 1, by_route
 
-    # A new connection id for this environment changes exactly the pipeline that uses it.
+    # A new connection id for this environment (the stack's `connections` map wins over parameter.yml)
+    # changes exactly the pipeline that uses it.
     new_sales = str(uuid.uuid4())
-    project.config_set(f"{PROJECT}:connections", json.dumps({"sales": new_sales}))
+    project.config_set(f"{PROJECT}:connections", json.dumps({DEV_SQL: new_sales}))
     changed = project.up()
     assert "1 updated" in changed.stdout, changed.describe()
     assert new_sales in live_content(fabric, ws_id, pipelines["Ingest Sales"])
@@ -155,12 +174,13 @@ def test_real_environment_stacks_preview_cleanly(make_stack: Any, emulator: Any,
     creates everything and therefore calls no Fabric API at all.
     """
     config = {k: v for k, v in stack_config(environment).items() if not k.startswith("fabric:")}
+    # The stack name is the environment that picks parameter.yml's values.
     stack = make_stack(engine.program_from_file(ROOT / "__main__.py"), config=as_config_strings(config),
-                       project_name=PROJECT)
+                       project_name=PROJECT, stack_name=environment)
     emulator.reset_stats()
     preview = stack.preview()
     readers = len(config.get(f"{PROJECT}:readers") or [])
     admins = 1 if config.get(f"{PROJECT}:adminPrincipalId") else 0
-    # the stack, the workspace, the pipelines, the schedule and the role assignments
-    assert preview.change_summary.get("create") == 2 + len(PIPELINE_NAMES) + 1 + admins + readers
+    # the stack, the workspace, the pipelines, the component and its folder, the schedule and the roles
+    assert preview.change_summary.get("create") == 2 + len(PIPELINE_NAMES) + CONTENT_EXTRAS + 1 + admins + readers
     assert emulator.stats()["total"] == 0

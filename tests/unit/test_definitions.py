@@ -29,7 +29,9 @@ from fabric_resources.definitions import (
 from fabric_resources.errors import DefinitionError, FabricError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PIPELINES = REPO_ROOT / "pipelines"
+# Single pipelines with {{ token }}s (the repository's pipelines/ is a git-format workspace folder
+# deployed by WorkspaceContent, with no tokens; see test_workspace_content.py).
+PIPELINES = REPO_ROOT / "tests" / "fixtures" / "token_pipelines"
 SAMPLE_FOLDERS = sorted(PIPELINES.glob("*.DataPipeline"))
 # Values a stack config supplies for the samples' tokens.
 SAMPLE_PARAMETERS = {

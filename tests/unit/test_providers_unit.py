@@ -340,14 +340,14 @@ def test_pickled_providers_are_tiny_stable_and_secret_free() -> None:
 
 
 def test_render_definition_requires_every_token() -> None:
-    folder = REPO_ROOT / "pipelines" / "Nightly Orchestrator.DataPipeline"
+    folder = REPO_ROOT / "tests" / "fixtures" / "token_pipelines" / "Nightly Orchestrator.DataPipeline"
     with pytest.raises(DefinitionError) as err:
         render_definition(folder, {})
     assert "ingest_pipeline_id" in str(err.value)
 
 
 def test_render_definition_of_a_folder_keeps_its_logical_id() -> None:
-    folder = REPO_ROOT / "pipelines" / "Parameterised Load.DataPipeline"
+    folder = REPO_ROOT / "tests" / "fixtures" / "token_pipelines" / "Parameterised Load.DataPipeline"
     text, name, _description, logical_id = render_definition(folder, {"unused": "x"})
     assert name == "Parameterised Load"
     # The folder's own identity is kept (what Fabric's git integration calls this item everywhere).
