@@ -127,10 +127,12 @@ def test_sigkill_when_half_of_the_pipelines_exist(pulumi_project: Callable[..., 
     with slow_creates:
         proc = project.start("up", "--yes")
         kill_when(project, proc, half_exist, f"{PIPELINES // 2} pipelines")
+        time.sleep(1)  # creates already inside the emulator finish; nobody is left to record them
     [ws_id] = workspaces_named(fabric, name)
     made = sum(1 for _ in fabric.items.list(ws_id))
     recorded = len(of_type(project, ":DataPipeline"))
-    assert PIPELINES // 2 <= made < PIPELINES and recorded <= made  # some exist outside the state
+    assert PIPELINES // 2 <= made <= PIPELINES and recorded < made, (made, recorded)  # some outside the state
+    print(f"killed: {made} of {PIPELINES} pipelines made, {recorded} recorded in the state")
 
     output = resume(project)
     assert "carries this resource's logicalId" in output  # the unrecorded ones were recognised
