@@ -35,6 +35,14 @@ import requests
 from fabric_resources.emulator import read_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored across
+    # exec: every process the tests start would then ignore the Ctrl-C that the interruption tests
+    # send. Give the children the default disposition, as under an interactive terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 
