@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -463,7 +464,6 @@ def validate_content(content: Mapping[str, Any]) -> PipelineContent:
     ``properties.activities[2].dependsOn[0].activity``.
     """
     # Imported here so that importing this module does not build the pydantic schemas.
-    from pydantic import TypeAdapter
     from pydantic import ValidationError as PydanticValidationError
 
     from fabric_resources.models.pipeline_content import Activity, PipelineContent
@@ -477,7 +477,7 @@ def validate_content(content: Mapping[str, Any]) -> PipelineContent:
     except PydanticValidationError as exc:
         raise _from_validation_error(exc) from exc
 
-    activity_list = TypeAdapter(list[Activity])
+    activity_list = _activity_list_adapter()
 
     def check_scope(activities: list[Activity], path: tuple[str | int, ...]) -> None:
         _check_graph(activities, path)
@@ -501,6 +501,17 @@ def validate_content(content: Mapping[str, Any]) -> PipelineContent:
 
     check_scope(model.properties.activities, ("properties", "activities"))
     return model
+
+
+@functools.cache
+def _activity_list_adapter() -> Any:
+    """The validator of a nested activity list, built once: building it costs more than validating
+    a whole pipeline, and a preview validates every definition of the program."""
+    from pydantic import TypeAdapter
+
+    from fabric_resources.models.pipeline_content import Activity
+
+    return TypeAdapter(list[Activity])
 
 
 def _check_graph(activities: list[Any], path: tuple[str | int, ...]) -> None:
