@@ -5,6 +5,7 @@ thing and hands the call to the next one (``Step.send``), down to the step that 
 wire. The order, outermost first (assembled in ``_transport.Transport``)::
 
     RetryStep          _retry.py     attempts, Retry-After, backoff, the call's deadline
+    SendLimitStep      _throttle.py  once throttled, fewer requests in flight (with the gate)
     ThrottleStep       _throttle.py  the client-wide throttle gate (optional)
     BearerTokenStep    _transport.py the Authorization header; one refresh and resend on 401
     LoggingStep        _transport.py one line per request sent

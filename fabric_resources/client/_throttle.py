@@ -9,6 +9,14 @@ only the probe is refused, not every thread at once. See benchmarks/throttle_ben
 
 The probe's slot is given back as soon as the probe has an answer: a probe answered 503 sleeps
 its retry backoff *outside* the gate (in the retry step), so the other threads go on at once.
+
+The gate cannot stop the requests already on their way when the service's budget runs out: with
+ten operations in flight whose calls come in bursts, each throttle window ends with several 429s.
+So once throttled, the client also sends fewer requests at once (``SendLimit``, as TCP after a
+loss): the first 429 of an episode allows one request in flight, and every ``RECOVER_AFTER`` answers
+without a 429 allow one more again. A
+client that is never throttled is never limited. One sender at a time is still far more calls per
+second than a throttled caller may make, so a throttled deploy is no slower for it.
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ from fabric_resources.client._pipeline import ApiCall, Step
 from fabric_resources.client._retry import Backoff
 from fabric_resources.errors import DeadlineExceededError
 
-__all__ = ["ThrottleGate", "ThrottleStep"]
+__all__ = ["SendLimit", "SendLimitStep", "ThrottleGate", "ThrottleStep"]
+
+#: Answers without a 429 after which one more request may be in flight (once throttled).
+RECOVER_AFTER = 100
 
 
 class ThrottleGate:
@@ -124,3 +135,62 @@ class ThrottleStep:
         finally:
             # Given back before anyone sleeps a retry backoff: the gate is only for throttling.
             self.gate.leave(probe, throttled_until)
+
+
+class SendLimit:
+    """How many requests may be in flight at once: unlimited until the service throttles us.
+
+    ``acquire`` returns the episode the request was sent in; a 429 for a request sent in the current
+    episode sets the limit to one and starts a new episode, so the burst of 429s one running-out of
+    the budget causes counts once, not once per request.
+    """
+
+    def __init__(self, recover_after: int = RECOVER_AFTER) -> None:
+        self._cond = threading.Condition()
+        self.recover_after = recover_after
+        self.limit: int | None = None  # None: not limited
+        self.in_flight = 0
+        self._episode = 0
+        self._clean = 0  # answers without a 429 since the last change of the limit
+
+    def acquire(self) -> int:
+        with self._cond:
+            while self.limit is not None and self.in_flight >= self.limit:
+                self._cond.wait()
+            self.in_flight += 1
+            return self._episode
+
+    def release(self, episode: int, throttled: bool) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            if throttled:
+                if episode == self._episode:
+                    self._episode += 1
+                    # Back to one (as TCP after a timeout): the burst that ran the budget out was
+                    # as large as the requests in flight, and the next window's end comes the same way.
+                    self.limit = 1
+                    self._clean = 0
+            elif self.limit is not None:
+                self._clean += 1
+                if self._clean >= self.recover_after:
+                    self._clean = 0
+                    self.limit += 1
+            self._cond.notify_all()
+
+
+@dataclass
+class SendLimitStep:
+    """Holds a send until ``SendLimit`` allows one more request in flight (see the module docstring)."""
+
+    next: Step
+    limit: SendLimit
+
+    def send(self, call: ApiCall) -> requests.Response:
+        episode = self.limit.acquire()
+        throttled = False
+        try:
+            resp = self.next.send(call)
+            throttled = resp.status_code == 429
+            return resp
+        finally:
+            self.limit.release(episode, throttled)

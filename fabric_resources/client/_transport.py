@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 
 from fabric_resources.client._pipeline import ApiCall, Step, response_json
 from fabric_resources.client._retry import Backoff, RetryPolicy, RetryStep, backoff_delay, parse_retry_after
-from fabric_resources.client._throttle import ThrottleGate, ThrottleStep
+from fabric_resources.client._throttle import SendLimit, SendLimitStep, ThrottleGate, ThrottleStep
 from fabric_resources.errors import DeadlineExceededError, FabricError, TransportError
 
 __all__ = [
@@ -187,9 +187,13 @@ class Transport:
                                  connect_timeout=connect_timeout, clock=clock)
         chain: Step = BearerTokenStep(LoggingStep(self.sender, clock=clock), token_provider)
         self.gate: ThrottleGate | None = None
+        self.send_limit: SendLimit | None = None
         if shared_throttle_gate:
             self.gate = ThrottleGate(clock, sleep)
             chain = ThrottleStep(chain, self.gate, backoff, clock=clock)
+            # Outside the gate: a request waiting for a send slot then still checks the gate.
+            self.send_limit = SendLimit()
+            chain = SendLimitStep(chain, self.send_limit)
         self.pipeline: Step = RetryStep(chain, self.policy, backoff, clock=clock, sleep=sleep,
                                         throttle_gate_waits=self.gate is not None)
 

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import requests
 
 from fabric_resources.client._pipeline import ApiCall, Step
 from fabric_resources.client._retry import Backoff, RetryPolicy, RetryStep
-from fabric_resources.client._throttle import ThrottleGate, ThrottleStep
+from fabric_resources.client._throttle import SendLimit, SendLimitStep, ThrottleGate, ThrottleStep
 from fabric_resources.client._transport import BearerTokenStep, LoggingStep
 from fabric_resources.errors import (
     AuthenticationError,
@@ -187,6 +188,80 @@ def test_gate_past_the_deadline_fails_the_call_with_the_last_error() -> None:
 
 
 # -- bearer token and logging ------------------------------------------------------------------
+
+
+# -- send limit --------------------------------------------------------------------------------
+
+
+class Barrage:
+    """The next step for ``threads`` senders: each answer waits until ``release`` is set, and the
+    most requests seen at once is recorded."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+        self.release = threading.Event()
+
+    def send(self, call: ApiCall) -> requests.Response:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            status = self.statuses.pop(0)
+        self.release.wait(5)
+        with self.lock:
+            self.active -= 1
+        return answer(status)
+
+
+def _send_all(step: Step, count: int) -> None:
+    threads = [threading.Thread(target=step.send, args=(call(),)) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+
+
+def test_never_throttled_means_never_limited() -> None:
+    limit = SendLimit()
+    barrage = Barrage([200] * 12)
+    step = SendLimitStep(barrage, limit)
+    threads = [threading.Thread(target=step.send, args=(call(),)) for _ in range(12)]
+    for t in threads:
+        t.start()
+    give_up = time.monotonic() + 5
+    while barrage.peak < 12 and time.monotonic() < give_up:
+        time.sleep(0.01)  # every request reaches the service at once
+    barrage.release.set()
+    for t in threads:
+        t.join(10)
+    assert barrage.peak == 12 and limit.limit is None
+
+
+def test_a_burst_of_429s_allows_one_request_in_flight_then_recovers() -> None:
+    limit = SendLimit(recover_after=3)
+    barrage = Barrage([429] * 6)
+    barrage.release.set()
+    _send_all(SendLimitStep(barrage, limit), 6)
+    assert limit.limit == 1  # six 429s of one episode count once: one in flight, not 1/64th
+    after = Barrage([200] * 8)
+    after.release.set()
+    _send_all(SendLimitStep(after, limit), 8)
+    assert after.peak <= 3  # 1 -> 2 after three clean answers -> 3 after three more
+    assert limit.limit == 3
+
+
+def test_a_429_from_an_earlier_episode_does_not_lower_the_limit_again() -> None:
+    limit = SendLimit(recover_after=1)
+    first = limit.acquire()
+    limit.release(first, throttled=True)  # episode 0 ends: limit 1
+    for _ in range(3):
+        limit.release(limit.acquire(), throttled=False)  # recovers to 4
+    assert limit.limit == 4
+    limit.in_flight += 1  # a request still answering from episode 0
+    limit.release(first, throttled=True)
+    assert limit.limit == 4
 
 
 def test_a_401_refreshes_the_token_and_resends_once_per_call() -> None:
