@@ -15,8 +15,11 @@ getDefinition with a long-running operation (``lro_mode: always``, ``--lro-secon
               ``--throttle-limit`` requests per ``--throttle-window`` seconds (Retry-After: the time
               left in the window); floor: 3 calls per pipeline at that rate. Shows the share of 429s.
 
-The program runs as an Automation API inline program through the project's CLI in .tools (the
-same engine and provider process as ``pulumi up``; see fabric_resources/engine.py).
+By default the program runs as a user runs it: a project folder driven by the real ``pulumi`` CLI in
+.tools with this project's language host (``--driver automation``: an Automation API inline program
+instead; the same engine and provider process). ``up`` and ``refresh`` skip their preview, so the
+figures are the operations themselves; ``--parallel`` (default 64) is passed to the engine, whose
+own default is four per CPU.
 
     .venv/bin/python benchmarks/pulumi_bench.py                        # N=200, every phase (minutes)
     .venv/bin/python benchmarks/pulumi_bench.py -n 40 --phases deploy,refresh
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from pulumi import automation as auto  # noqa: E402
 
+from benchmarks.programs import pipelines_program, trivial_program  # noqa: E402
 from fabric_resources import engine  # noqa: E402
 from fabric_resources.client import FabricClient  # noqa: E402
 from fabric_resources.settings import FabricSettings  # noqa: E402
@@ -54,40 +59,6 @@ FLOOR_IN_FLIGHT = 10
 MIN_CALLS_PER_CREATE = 3
 
 
-def pipeline_content(index: int) -> dict[str, Any]:
-    """A small but real pipeline: one Wait activity, a parameter, distinct per pipeline."""
-    return {
-        "properties": {
-            "description": f"benchmark pipeline {index}",
-            "parameters": {"batch": {"type": "int", "defaultValue": index}},
-            "activities": [
-                {"name": "Pause", "type": "Wait", "dependsOn": [], "typeProperties": {"waitTimeInSeconds": 1}},
-            ],
-        }
-    }
-
-
-def pipelines_program(workspace_id: str, count: int) -> Callable[[], None]:
-    def program() -> None:
-        from fabric_resources import DataPipeline
-
-        for i in range(count):
-            DataPipeline(f"p{i:04d}", workspace_id=workspace_id, display_name=f"bench {i:04d}",
-                         definition=pipeline_content(i))
-
-    return program
-
-
-def trivial_program(count: int) -> Callable[[], None]:
-    def program() -> None:
-        from benchmarks.trivial_provider import TrivialResource
-
-        for i in range(count):
-            TrivialResource(f"t{i:04d}", name=f"bench {i:04d}", content=json.dumps(pipeline_content(i)))
-
-    return program
-
-
 @dataclass
 class Figure:
     phase: str
@@ -98,6 +69,110 @@ class Figure:
     per_item: float | None = None
     peak: int | None = None
     throttled: int | None = None
+
+
+PASSPHRASE = "benchmark-only"
+CLI_PROGRAM = """\
+import sys
+
+import pulumi
+
+sys.path.insert(0, {repo!r})
+from benchmarks.programs import pipelines_program, trivial_program
+
+config = pulumi.Config("bench")
+count = config.require_int("count")
+if config.require("kind") == "trivial":
+    trivial_program(count)()
+else:
+    pipelines_program(config.require("workspaceId"), count)()
+"""
+
+
+class BenchStack:
+    """One stack of the benchmark: ``up``, ``refresh`` and a no-op ``preview``, each checked."""
+
+    def up(self) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def preview_no_op(self) -> None:
+        raise NotImplementedError
+
+
+class InlineStack(BenchStack):
+    """The program as an Automation API inline program (the engine talks to this process)."""
+
+    def __init__(self, stack: auto.Stack, count: int, opts: dict[str, Any]) -> None:
+        self.stack, self.count, self.opts = stack, count, opts
+
+    def up(self) -> None:
+        result = self.stack.up(**self.opts)
+        created = {str(k): v for k, v in (result.summary.resource_changes or {}).items()}.get("create", 0)
+        if created != self.count + 1:  # the resources and the stack itself
+            raise SystemExit(f"deploy created {created} resources, expected {self.count + 1}")
+
+    def refresh(self) -> None:
+        result = self.stack.refresh(**self.opts)
+        changed = {str(k): v for k, v in (result.summary.resource_changes or {}).items() if str(k) != "same"}
+        if changed:
+            raise SystemExit(f"refresh of an untouched deployment reported changes: {changed}")
+
+    def preview_no_op(self) -> None:
+        result = self.stack.preview(**self.opts)
+        summary = {str(k): v for k, v in result.change_summary.items()}
+        if summary.get("same", 0) != self.count + 1 or any(v for k, v in summary.items() if k != "same"):
+            raise SystemExit(f"preview of an unchanged program was not a no-op: {result.change_summary}")
+
+
+class CliStack(BenchStack):
+    """A project folder run by the real ``pulumi`` CLI and this project's language host, as a user
+    runs it (``pulumi up --yes --skip-preview``, ``pulumi refresh --yes --skip-preview``,
+    ``pulumi preview --expect-no-changes``)."""
+
+    def __init__(self, work_dir: Path, name: str, kind: str, count: int, workspace_id: str,
+                 plain: dict[str, str], secret: dict[str, str], bench: Bench) -> None:
+        self.dir, self.name, self.count = work_dir, name, count
+        (work_dir / "Pulumi.yaml").write_text(
+            f"name: bench-{name}\nruntime:\n  name: python\n  options:\n    toolchain: pip\n"
+            f"    virtualenv: {REPO / '.venv'}\n")
+        (work_dir / "__main__.py").write_text(CLI_PROGRAM.format(repo=str(REPO)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "FABRIC_", "AZURE_"))}
+        env.update(engine.engine_env(name, backend_dir=bench.tmp / "state", passphrase=PASSPHRASE,
+                                     pulumi_home=bench.pulumi_home))
+        env["PATH"] = os.pathsep.join([str(engine.TOOLS_DIR / "bin"), str(REPO / ".venv" / "bin"), env["PATH"]])
+        env["PYTHONPATH"] = str(REPO)  # the provider process imports benchmarks.trivial_provider
+        self.env = env
+        self.parallel = ["--parallel", str(bench.args.parallel)] if bench.args.parallel else []
+        self.run("stack", "init", "--secrets-provider", "passphrase", name)
+        config = {**plain, "bench:count": str(count), "bench:kind": kind, "bench:workspaceId": workspace_id}
+        args = [f"--plaintext={k}={v}" for k, v in config.items()] + [f"--secret={k}={v}" for k, v in secret.items()]
+        self.run("config", "set-all", *args, "--stack", name)
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run([str(engine.PULUMI), *args, "--non-interactive"], cwd=self.dir, env=self.env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise SystemExit(f"pulumi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def resources(self) -> int:
+        state = json.loads(self.run("stack", "export", "--stack", self.name))
+        return len([r for r in state["deployment"].get("resources", [])
+                    if not str(r["type"]).startswith("pulumi:providers:")])
+
+    def up(self) -> None:
+        self.run("up", "--yes", "--skip-preview", *self.parallel, "--stack", self.name)
+        if self.resources() != self.count + 1:
+            raise SystemExit(f"deploy left {self.resources()} resources, expected {self.count + 1}")
+
+    def refresh(self) -> None:
+        self.run("refresh", "--yes", "--skip-preview", "--expect-no-changes", *self.parallel, "--stack", self.name)
+
+    def preview_no_op(self) -> None:
+        self.run("preview", "--expect-no-changes", *self.parallel, "--stack", self.name)
 
 
 class Bench:
@@ -117,28 +192,37 @@ class Bench:
     def set_emulator(self, **config: Any) -> None:
         self.emulator.admin("PUT", "/config", json=config).raise_for_status()
 
-    def stack(self, name: str, program: Callable[[], None]) -> auto.Stack:
+    def fabric_config(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Plain and secret stack config pointing at the emulator (and the in-flight limit, if given)."""
+        sp = self.emulator.default_sp
+        plain = {
+            "fabric:apiUrl": self.emulator.api_url,
+            "fabric:authority": self.emulator.authority,
+            "fabric:tenantId": self.emulator.tenant_id,
+            "fabric:clientId": sp["client_id"],
+            "fabric:caCert": str(self.emulator.ca_cert),
+        }
+        if self.args.max_in_flight:
+            plain["fabric:maxInFlight"] = str(self.args.max_in_flight)
+        return plain, {"fabric:clientSecret": sp["client_secret"]}
+
+    def stack(self, name: str, kind: str, count: int, workspace_id: str = "") -> BenchStack:
         work_dir = self.tmp / name
         work_dir.mkdir()
+        plain, secret = self.fabric_config()
+        if self.args.driver == "cli":
+            return CliStack(work_dir, name, kind, count, workspace_id, plain, secret, self)
+        program = pipelines_program(workspace_id, count) if kind == "pipelines" else trivial_program(count)
         stack = engine.select_stack(
             name, program=program, work_dir=work_dir,
             project_settings=auto.ProjectSettings(name=f"bench-{name}", runtime="python"),
-            backend_dir=self.tmp / "state", passphrase="benchmark-only", pulumi_home=self.pulumi_home,
+            backend_dir=self.tmp / "state", passphrase=PASSPHRASE, pulumi_home=self.pulumi_home,
             extra_env={"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
         )
-        sp = self.emulator.default_sp
-        values = {
-            "fabric:apiUrl": auto.ConfigValue(self.emulator.api_url),
-            "fabric:authority": auto.ConfigValue(self.emulator.authority),
-            "fabric:tenantId": auto.ConfigValue(self.emulator.tenant_id),
-            "fabric:clientId": auto.ConfigValue(sp["client_id"]),
-            "fabric:caCert": auto.ConfigValue(str(self.emulator.ca_cert)),
-            "fabric:clientSecret": auto.ConfigValue(sp["client_secret"], secret=True),
-        }
-        if self.args.max_in_flight:
-            values["fabric:maxInFlight"] = auto.ConfigValue(str(self.args.max_in_flight))
+        values = {k: auto.ConfigValue(v) for k, v in plain.items()}
+        values.update({k: auto.ConfigValue(v, secret=True) for k, v in secret.items()})
         stack.set_all_config(values)
-        return stack
+        return InlineStack(stack, count, self.engine_opts())
 
     def workspace(self) -> str:
         self.set_emulator(throttle_limit=0)
@@ -162,46 +246,34 @@ class Bench:
         floor_label = f"N x {args.lro_seconds:g}s / {FLOOR_IN_FLIGHT}"
         self.set_emulator(lro_mode="always", lro_duration_seconds=args.lro_seconds, latency_ms=args.latency_ms)
         phases = set(args.phases)
-        stack: auto.Stack | None = None
+        stack: BenchStack | None = None
         if phases & {"deploy", "refresh", "preview"}:
             ws = self.workspace()
-            stack = self.stack("pipelines", pipelines_program(ws, n))
-            seconds, stats, result = self.measure(lambda: stack.up(**self.engine_opts()))
-            created = {str(k): v for k, v in (result.summary.resource_changes or {}).items()}.get("create", 0)
-            if created != n + 1:  # the pipelines and the stack itself
-                raise SystemExit(f"deploy created {created} resources, expected {n + 1}")
+            stack = self.stack("pipelines", "pipelines", n, ws)
+            seconds, stats, _ = self.measure(stack.up)
             if "deploy" in phases:
                 self.record("deploy", seconds, lro_floor, floor_label, stats, n)
         if "refresh" in phases and stack is not None:
-            seconds, stats, result = self.measure(lambda: stack.refresh(**self.engine_opts()))
-            changed = {str(k): v for k, v in (result.summary.resource_changes or {}).items() if str(k) != "same"}
-            if changed:
-                raise SystemExit(f"refresh of an untouched deployment reported changes: {changed}")
+            seconds, stats, _ = self.measure(stack.refresh)
             self.record("refresh", seconds, lro_floor, floor_label, stats, n)
         if "preview" in phases and stack is not None:
-            trivial = self.stack("trivial", trivial_program(n))
-            trivial.up(**self.engine_opts())
-            floor, _stats, _ = self.measure(lambda: self.preview_no_op(trivial, n))
-            seconds, stats, _ = self.measure(lambda: self.preview_no_op(stack, n))
+            trivial = self.stack("trivial", "trivial", n)
+            trivial.up()
+            floor, _stats, _ = self.measure(trivial.preview_no_op)
+            seconds, stats, _ = self.measure(stack.preview_no_op)
             self.record("preview", seconds, floor, "trivial provider", stats, n)
         if "throttled" in phases:
             ws = self.workspace()
-            throttled_stack = self.stack("throttled", pipelines_program(ws, n))
+            throttled_stack = self.stack("throttled", "pipelines", n, ws)
             self.set_emulator(throttle_limit=args.throttle_limit, throttle_window_seconds=args.throttle_window,
                               throttle_retry_after_window=True)
             try:
-                seconds, stats, _ = self.measure(lambda: throttled_stack.up(**self.engine_opts()))
+                seconds, stats, _ = self.measure(throttled_stack.up)
             finally:
                 self.set_emulator(throttle_limit=0)
             rate = args.throttle_limit / args.throttle_window
             self.record("throttled", seconds, MIN_CALLS_PER_CREATE * n / rate,
                         f"{MIN_CALLS_PER_CREATE}N calls at {rate:g}/s", stats, n)
-
-    def preview_no_op(self, stack: auto.Stack, n: int) -> None:
-        result = stack.preview(**self.engine_opts())
-        summary = {str(k): v for k, v in result.change_summary.items()}
-        if summary.get("same", 0) != n + 1 or any(v for k, v in summary.items() if k != "same"):
-            raise SystemExit(f"preview of an unchanged program was not a no-op: {result.change_summary}")
 
     def record(self, phase: str, seconds: float, floor: float, floor_label: str, stats: dict[str, Any],
                n: int) -> None:
@@ -214,7 +286,7 @@ class Bench:
     def report(self) -> None:
         a = self.args
         print(f"\n{a.pipelines} pipelines; emulator: every create/getDefinition a {a.lro_seconds:g}s long-running "
-              f"operation, +{a.latency_ms} ms per call; engine --parallel {a.parallel or 'default'}; "
+              f"operation, +{a.latency_ms} ms per call; driver {a.driver}; engine --parallel {a.parallel or 'default'}; "
               f"fabric:maxInFlight {a.max_in_flight or 'default'}")
         print(f"load average before the run: {self.load_before}")
         header = (f"{'phase':<10}{'time':>9}{'floor':>9}{'x floor':>9}{'calls':>8}{'/pipeline':>10}"
@@ -243,6 +315,8 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=0, help="fabric:maxInFlight (0: leave unset)")
     parser.add_argument("--throttle-limit", type=int, default=50)
     parser.add_argument("--throttle-window", type=float, default=10.0)
+    parser.add_argument("--driver", choices=("cli", "automation"), default="cli",
+                        help="the real `pulumi` CLI in a project folder (default), or an Automation API inline program")
     args = parser.parse_args()
     unknown = set(args.phases) - set(PHASES)
     if unknown:
