@@ -11,6 +11,10 @@ Stack config (namespace = the project name, `fabric-resources:`; see stacks/Pulu
     workspaceDescription  optional
     capacityId            optional    capacity to assign the workspace to
     connections           optional    {source connection id: this environment's id}; wins over parameter.yml
+    connectionNames       optional    {source connection id: connection display name}, looked up in Fabric
+                                      (an unknown name fails the preview); `connections` wins over it
+    valueSet              optional    the value set the variable libraries in libraries/ activate (unset:
+                                      whatever is active stays)
     references            optional    {source id, or "<Type>.<Name>" of an item outside the folder: id}
     scheduleEnabled       false       the orchestrator's schedule is created disabled unless true
     schedulePipeline      "Nightly Orchestrator"
@@ -27,13 +31,34 @@ from pathlib import Path
 
 import pulumi
 
-from fabric_resources import PipelineSchedule, Workspace, WorkspaceContent, WorkspaceRoleAssignment
+from fabric_resources import (
+    PipelineSchedule,
+    VariableLibrary,
+    Workspace,
+    WorkspaceContent,
+    WorkspaceRoleAssignment,
+    lookup_connection,
+)
+
+ROOT = Path(__file__).resolve().parent
 
 config = pulumi.Config()
 workspace = Workspace("workspace", display_name=config.require("workspaceName"),
                       description=config.get("workspaceDescription"), capacity_id=config.get("capacityId"))
-content = WorkspaceContent("sales", workspace_id=workspace.id, path=Path(__file__).resolve().parent / "pipelines",
-                           connections=config.get_object("connections"), references=config.get_object("references"))
+# Connections named per stack are looked up in Fabric; an id given in `connections` wins.
+connections: dict[str, pulumi.Input[str]] = {
+    source: lookup_connection(name).connection_id for source, name in (config.get_object("connectionNames") or {}).items()
+}
+connections.update(config.get_object("connections") or {})
+content = WorkspaceContent("sales", workspace_id=workspace.id, path=ROOT / "pipelines",
+                           connections=connections or None, references=config.get_object("references"))
+# The variable libraries (Fabric's git format), each stack activating its own value set.
+libraries = {
+    folder.name.removesuffix(".VariableLibrary"): VariableLibrary(
+        "library-" + folder.name.removesuffix(".VariableLibrary").lower().replace(" ", "-"),
+        workspace_id=workspace.id, definition=folder, active_value_set=config.get("valueSet"))
+    for folder in sorted((ROOT / "libraries").glob("*.VariableLibrary"))
+}
 
 target = content.pipelines.get(config.get("schedulePipeline") or "Nightly Orchestrator")
 schedule = None
@@ -63,3 +88,4 @@ pulumi.export("pipeline_ids", content.ids)
 pulumi.export("definition_hashes", {name: p.definition_hash for name, p in content.pipelines.items()})
 pulumi.export("schedule_id", schedule.id if schedule is not None else None)
 pulumi.export("role_assignment_ids", {key: a.id for key, a in assignments.items()})
+pulumi.export("variable_library_ids", {name: lib.id for name, lib in libraries.items()})

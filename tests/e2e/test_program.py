@@ -24,6 +24,14 @@ PIPELINE_NAMES = {"Ingest Sales", "Nightly Orchestrator", "Parameterised Load"}
 DEV_SQL = "cf0ff896-3890-43d6-95cf-1c75f3ef600d"
 # What the program declares besides the pipelines: the WorkspaceContent component and the Maintenance folder.
 CONTENT_EXTRAS = 2
+# The variable library in libraries/.
+LIBRARIES = 1
+# The only calls a first preview makes: each connection named in the stack is looked up (issue #14).
+LOOKUP_ROUTE = "GET /v1/connections"
+
+
+def lookups(config: dict[str, Any]) -> int:
+    return len(config.get(f"{PROJECT}:connectionNames") or {})
 
 
 def sql_connection(environment: str) -> str:
@@ -62,6 +70,10 @@ def test_stack_files_describe_distinct_environments() -> None:
     # Pulumi may rewrite a stack file with booleans as strings ("false"); read it as the program does.
     enabled = [n for n, c in configs.items() if str(c[f"{PROJECT}:scheduleEnabled"]).lower() == "true"]
     assert enabled == ["prod"]
+    # local and prod name their own connection and activate their own value set.
+    local, prod = configs["local"], configs["prod"]
+    assert local[f"{PROJECT}:connectionNames"] != prod[f"{PROJECT}:connectionNames"]
+    assert (local[f"{PROJECT}:valueSet"], prod[f"{PROJECT}:valueSet"]) == ("test", "prod")
     for name, config in configs.items():
         # No secret in any stack file in clear text; real stacks explain how to set it encrypted.
         assert "fabric:clientSecret" not in config, name
@@ -87,7 +99,6 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     run = uuid.uuid4().hex[:6]
     config = stack_config("local")
     workspace_name = f"{config[f'{PROJECT}:workspaceName']} {run}"
-    sales = sql_connection("local")
     project.set_config({
         f"{PROJECT}:workspaceName": workspace_name,
         f"{PROJECT}:scheduleEnabled": "true",
@@ -100,9 +111,9 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     emulator.reset_stats()
     preview = project.preview()
     # stack, workspace, pipelines, the component and its folder, schedule, role assignments
-    creates = 1 + 1 + len(PIPELINE_NAMES) + CONTENT_EXTRAS + 1 + 2
+    creates = 1 + 1 + len(PIPELINE_NAMES) + CONTENT_EXTRAS + 1 + 2 + LIBRARIES + lookups(config)
     assert f"+ {creates} to create" in preview.stdout, preview.describe()
-    assert emulator.stats()["total"] == 0
+    assert emulator.stats()["by_route"] == {LOOKUP_ROUTE: lookups(config)}
 
     project.up()
     outputs = project.outputs()
@@ -111,6 +122,11 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     assert set(pipelines) == PIPELINE_NAMES
 
     fabric = FabricClient(FabricSettings.from_emulator(emulator.data_dir))
+    # The stack names its connection; the emulator's connection of that name is the one deployed.
+    sales_name = config[f"{PROJECT}:connectionNames"][DEV_SQL]
+    sales = next(c.id for c in fabric.connections.list() if c.display_name == sales_name)
+    library = fabric.variable_libraries.get(ws_id, outputs["variable_library_ids"]["Sales Settings"])
+    assert library.active_value_set_name == config[f"{PROJECT}:valueSet"]
     ws = fabric.workspaces.get(ws_id)
     assert ws.display_name == workspace_name
     assert ws.capacity_id == config[f"{PROJECT}:capacityId"]
@@ -120,7 +136,7 @@ def test_program_deploys_the_local_stack_with_the_cli(pulumi_project: Any, emula
     # deployed ids of the pipelines it names by logicalId, and no dev id or logicalId left anywhere.
     ingest = live_content(fabric, ws_id, pipelines["Ingest Sales"])
     orchestrator = live_content(fabric, ws_id, pipelines["Nightly Orchestrator"])
-    assert sales in ingest and DEV_SQL not in ingest
+    assert sales in ingest and DEV_SQL not in ingest and sql_connection("local") not in ingest
     assert pipelines["Ingest Sales"] in orchestrator and pipelines["Parameterised Load"] in orchestrator
     assert "3f6c2a8e-1b4d-4c7e-9a51-6d2e8f0b7c14" not in orchestrator
     load = next(i for i in fabric.items.list(ws_id, type="DataPipeline") if i.display_name == "Parameterised Load")
@@ -182,5 +198,6 @@ def test_real_environment_stacks_preview_cleanly(make_stack: Any, emulator: Any,
     readers = len(config.get(f"{PROJECT}:readers") or [])
     admins = 1 if config.get(f"{PROJECT}:adminPrincipalId") else 0
     # the stack, the workspace, the pipelines, the component and its folder, the schedule and the roles
-    assert preview.change_summary.get("create") == 2 + len(PIPELINE_NAMES) + CONTENT_EXTRAS + 1 + admins + readers
-    assert emulator.stats()["total"] == 0
+    assert preview.change_summary.get("create") == (2 + len(PIPELINE_NAMES) + CONTENT_EXTRAS + 1 + admins + readers
+                                                    + LIBRARIES + lookups(config))
+    assert emulator.stats()["by_route"] == ({LOOKUP_ROUTE: lookups(config)} if lookups(config) else {})
