@@ -209,3 +209,41 @@ def test_a_same_named_pipeline_made_outside_the_stack_is_still_refused(
     assert len(of_type(project, ":DataPipeline")) == 1
     project.run("config", "rm", "fabric-e2e:extra")
     destroyed(project, fabric, name)
+
+
+def test_two_schedules_with_one_pipelines_identical_settings_are_refused(
+    make_stack: Callable[..., Any], emulator: EmulatorProcess, fabric: FabricClient
+) -> None:
+    """A re-run could not tell such twins apart (schedules have no name), so the program refuses the
+    second one before it is registered: at preview when the pipeline id is known, else at `up`."""
+    from pulumi import automation as auto
+
+    from fabric_resources import DataPipeline, PipelineSchedule, Workspace
+
+    hourly = {"type": "Cron", "interval": 60, "startDateTime": "2025-01-01T00:00:00Z",
+              "endDateTime": "2035-01-01T00:00:00Z", "localTimeZoneId": "UTC"}
+    name = f"Twins {uuid.uuid4().hex[:6]}"
+    known: dict[str, str] = {}
+
+    def program() -> None:
+        ws = Workspace("ws", display_name=name)
+        pipeline_id: Any = known.get("pipeline") or DataPipeline(
+            "p", workspace_id=ws.id, display_name="P", definition={"properties": {"activities": []}}).id
+        for twin in ("first", "second"):
+            PipelineSchedule(twin, workspace_id=ws.id, pipeline_id=pipeline_id, enabled=True, configuration=hourly)
+
+    stack = make_stack(program)
+    with pytest.raises(auto.CommandError) as err:
+        stack.up()
+    assert "declares the same settings as 'first'" in str(err.value)
+    [ws_id] = workspaces_named(fabric, name)
+    [pipeline] = list(fabric.items.list(ws_id))
+    assert len(list(fabric.schedules.list(ws_id, pipeline.id))) <= 1  # the second was never created
+
+    # With the pipeline id known beforehand, preview refuses them with no call at all.
+    known["pipeline"] = pipeline.id
+    emulator.reset_stats()
+    with pytest.raises(auto.CommandError) as err:
+        stack.preview()
+    assert "declares the same settings as 'first'" in str(err.value)
+    assert emulator.stats()["total"] == 0
