@@ -1,4 +1,5 @@
-"""Throughput mechanisms through the real engine and provider process (figures: benchmarks/pulumi_bench.py).
+"""Throughput mechanisms through the real `pulumi` CLI, language host and provider process (figures:
+benchmarks/pulumi_bench.py).
 
 * The provider process serves more than the SDK's four calls at once, up to ``fabric:maxInFlight``,
   measured where it counts: the most requests the emulator was serving at the same moment.
@@ -38,31 +39,36 @@ def content(seconds: int) -> dict[str, Any]:
         {"name": "Pause", "type": "Wait", "dependsOn": [], "typeProperties": {"waitTimeInSeconds": seconds}}]}}
 
 
-def pipelines(ws_id: str, count: int) -> Callable[[], None]:
-    def program() -> None:
-        from fabric_resources import DataPipeline
+PROGRAM = """
+import pulumi
+from fabric_resources import DataPipeline
 
-        for i in range(count):
-            DataPipeline(f"p{i:02d}", workspace_id=ws_id, display_name=f"perf {i:02d}", definition=content(i + 1))
+config = pulumi.Config("perf")
+for i in range(config.require_int("count")):
+    DataPipeline(f"p{i:02d}", workspace_id=config.require("workspaceId"), display_name=f"perf {i:02d}",
+                 definition={"properties": {"activities": [{"name": "Pause", "type": "Wait", "dependsOn": [],
+                                                            "typeProperties": {"waitTimeInSeconds": i + 1}}]}})
+"""
 
-    return program
 
-
-def new_workspace(fabric: FabricClient) -> str:
-    return fabric.workspaces.create(f"perf-{uuid.uuid4().hex[:8]}").id
+def perf_project(pulumi_project: Callable[..., Any], fabric: FabricClient, count: int = PIPELINES,
+                 config: dict[str, str] | None = None) -> tuple[Any, str]:
+    """A CLI project deploying ``count`` pipelines into a new workspace (its id is returned too)."""
+    ws = fabric.workspaces.create(f"perf-{uuid.uuid4().hex[:8]}").id
+    project = pulumi_project(PROGRAM, config={"perf:workspaceId": ws, "perf:count": str(count), **(config or {})})
+    return project, ws
 
 
 @pytest.mark.parametrize(("max_in_flight", "lowest", "highest"), [(None, 5, 10), ("2", 1, 2)])
 def test_provider_process_serves_up_to_max_in_flight_calls_at_once(
-        emulator: Any, fabric: FabricClient, make_stack: Callable[..., Any],
+        emulator: Any, fabric: FabricClient, pulumi_project: Callable[..., Any],
         max_in_flight: str | None, lowest: int, highest: int) -> None:
-    ws = new_workspace(fabric)
-    stack = make_stack(pipelines(ws, PIPELINES),
-                       config={"fabric:maxInFlight": max_in_flight} if max_in_flight else None)
+    extra = {"fabric:maxInFlight": max_in_flight} if max_in_flight else {}
+    project, _ws = perf_project(pulumi_project, fabric, config=extra)
     # Each create answers after 600 ms: creates sent together overlap at the emulator.
     with emulator.config(latency_ms=600):
         emulator.reset_stats()
-        stack.up(parallel=32)
+        project.up("--skip-preview", "--parallel", "32")
         stats = emulator.stats()
     assert stats["by_route"]["POST /v1/workspaces/{workspaceId}/items"] == PIPELINES
     # The SDK alone serves four calls at once; the default limit is ten, and a lower one holds.
@@ -70,28 +76,24 @@ def test_provider_process_serves_up_to_max_in_flight_calls_at_once(
 
 
 def test_invalid_max_in_flight_fails_the_preview_with_no_call(
-        emulator: Any, fabric: FabricClient, make_stack: Callable[..., Any]) -> None:
-    from pulumi import automation as auto
-
-    ws = new_workspace(fabric)
-    stack = make_stack(pipelines(ws, 1), config={"fabric:maxInFlight": "lots"})
+        emulator: Any, fabric: FabricClient, pulumi_project: Callable[..., Any]) -> None:
+    project, _ws = perf_project(pulumi_project, fabric, count=1, config={"fabric:maxInFlight": "lots"})
     emulator.reset_stats()
-    with pytest.raises(auto.errors.CommandError) as failure:
-        stack.preview()
-    assert "fabric:maxInFlight must be a whole number from 1 to 64" in str(failure.value)
+    result = project.preview(check=False)
+    assert result.returncode != 0
+    assert "fabric:maxInFlight must be a whole number from 1 to 64" in result.output, result.describe()
     assert emulator.stats()["total"] == 0
 
 
 def test_refresh_lists_once_and_still_sees_drift_inside_definitions(
-        emulator: Any, fabric: FabricClient, make_stack: Callable[..., Any]) -> None:
-    ws = new_workspace(fabric)
-    stack = make_stack(pipelines(ws, PIPELINES))
-    stack.up(parallel=32)
+        emulator: Any, fabric: FabricClient, pulumi_project: Callable[..., Any]) -> None:
+    project, ws = perf_project(pulumi_project, fabric)
+    project.up("--skip-preview", "--parallel", "32")
     items = {i.display_name: i.id for i in fabric.items.list(ws, type="DataPipeline")}
 
     with emulator.config(latency_ms=600):  # each read's calls overlap the others' at the emulator
         emulator.reset_stats()
-        stack.refresh(expect_no_changes=True, parallel=32)
+        project.refresh("--skip-preview", "--expect-no-changes", "--parallel", "32")
         stats = emulator.stats()
     # Every read was sent at once, before the pool was widened: they are still served ten at a time.
     assert 5 <= stats["peak_concurrent"] <= 10, stats
@@ -104,12 +106,16 @@ def test_refresh_lists_once_and_still_sees_drift_inside_definitions(
     edited = json.dumps(content(99))
     fabric.items.update_definition(ws, items["perf 07"], ItemDefinition.model_validate(
         {"parts": build_definition_parts(edited, None, display_name="perf 07", description=None)}))
-    events: list[Any] = []
-    result = stack.refresh(on_event=events.append)
-    assert result.summary.resource_changes is not None
-    assert result.summary.resource_changes.get("update") == 2, result.summary.resource_changes
-    state = {r["urn"].rsplit("::", 1)[-1]: r["outputs"] for r in stack.export_stack().deployment["resources"]
+    drift = project.refresh("--skip-preview", "--expect-no-changes", check=False)
+    assert drift.returncode != 0, drift.describe()  # changes were found
+    project.refresh("--skip-preview")
+    state = {r["urn"].rsplit("::", 1)[-1]: r["outputs"] for r in project.resources()
              if r["type"].endswith("fabric:DataPipeline")}
+    changed = {name for name, outs in state.items()
+               if outs["display_name"] != f"perf {name[1:]}"
+               or json.loads(outs["definition"])["properties"]["activities"][0]["typeProperties"]
+               != {"waitTimeInSeconds": int(name[1:]) + 1}}
+    assert changed == {"p03", "p07"}
     assert state["p03"]["display_name"] == "perf 03 renamed"
     assert json.loads(state["p07"]["definition"])["properties"]["activities"][0]["typeProperties"] == {
         "waitTimeInSeconds": 99}
