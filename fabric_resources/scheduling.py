@@ -156,7 +156,8 @@ class ScheduleValidationError(ValueError):
 
     def __init__(self, field: str, message: str, *, subject: str | None = None) -> None:
         # ``subject`` names what holds the configuration (a resource), for messages in a program.
-        super().__init__(f"{subject}: {field}: {message}" if subject else f"{field}: {message}")
+        super().__init__(f"{subject}: invalid 'configuration': {field}: {message}" if subject
+                         else f"{field}: {message}")
         self.field = field
         self.message = message
 

@@ -53,6 +53,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "capacity_assignment_seconds": 0.3,
     # Capacity assignments started while set end "Failed" (the workspace keeps its previous capacity).
     "capacity_assignment_fails": False,
+    # A tenant's default capacity: workspaces created without a capacityId are put on it ("" = none),
+    # as a tenant setting can do in the service. Must be one of the emulator's capacities.
+    "default_capacity_id": "",
     # Items per workspace (the service documents 1000); beyond it 400 WorkspaceItemsLimitExceeded.
     "workspace_item_limit": 1000,
     # Activities that fail on purpose: {activity name or type: "fail" | "fail_once"} (jobs.py).

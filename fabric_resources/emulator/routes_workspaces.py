@@ -190,6 +190,9 @@ async def create_workspace(request: Request) -> Response:
         raise ApiError(400, "InvalidInput", "'Admin monitoring' is a reserved workspace name.")
     description = opt_str(body, "description", max_length=WORKSPACE_DESCRIPTION_MAX) or ""
     capacity_id = body.get("capacityId")
+    if capacity_id is None and ctx.cfg("default_capacity_id"):
+        # The tenant's default capacity: the workspace comes back on a capacity nobody asked for.
+        capacity_id = str(ctx.cfg("default_capacity_id"))
     domain_id = opt_str(body, "domainId")
     if domain_id is not None:
         domain_id = check_uuid(domain_id, "domainId")

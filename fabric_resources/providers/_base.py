@@ -247,6 +247,10 @@ class FabricProvider(ResourceProvider):
     replace_on: ClassVar[tuple[str, ...]] = ()
     # Properties the Resource declares (as None) only so they can be read back as outputs.
     output_only: ClassVar[tuple[str, ...]] = ()
+    # Optional inputs that, left unset (None), are not managed: whatever Fabric or anyone else put
+    # there (a tenant's default capacity, a folder chosen in the portal) is recorded but never shows
+    # as a change and is never undone. "" is the explicit, managed "none" (see DECISIONS.md).
+    unmanaged_when_unset: ClassVar[tuple[str, ...]] = ()
     normalizers: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
     _adapters_cache: ClassVar[dict[type, dict[str, TypeAdapter[Any]]]] = {}
@@ -351,6 +355,8 @@ class FabricProvider(ResourceProvider):
         changed = []
         for name in (*self.replace_on, *self.compared):
             new = news.get(name)
+            if new is None and name in self.unmanaged_when_unset:
+                continue
             if contains_unknown(new):
                 changed.append(name)
                 continue

@@ -15,7 +15,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
@@ -92,7 +92,8 @@ class DataPipelineArgs(BaseModel):
     display_name: Annotated[str, Field(min_length=1, max_length=256)]
     description: Annotated[str, Field(max_length=256)] | None = None
     definition: Annotated[str, Field(min_length=2)]
-    folder_id: Guid | None = None
+    # None: not managed (the item stays where it is put); "": the workspace root.
+    folder_id: Guid | Literal[""] | None = None
     logical_id: Guid | None = None
     adopt_existing: bool = False
     # Names of the tenant's tags; None: the item's tags are not managed.
@@ -105,6 +106,9 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
     inputs_model = DataPipelineArgs
     replace_on = ("workspace_id",)
     compared = ("display_name", "description", "definition", "folder_id", "logical_id")
+    # A logicalId left unset is Fabric's to choose; a description or folder left unset is whatever
+    # the portal or the .platform made it: none of them is ever a change, none is ever undone.
+    unmanaged_when_unset = ("description", "folder_id", "logical_id")
     output_only = ("definition_hash",)
     normalizers: ClassVar[dict[str, Any]] = {
         "workspace_id": lower_id,
@@ -113,13 +117,6 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         "folder_id": lambda v: lower_id(optional_text(v)),
         "logical_id": lower_id,
     }
-
-    def changed_properties(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-        changed = super().changed_properties(olds, news)
-        # A logicalId left unset is Fabric's to choose: not managed, never a change.
-        if news.get("logical_id") is None and "logical_id" in changed:
-            changed.remove("logical_id")
-        return changed
 
     def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:
         text = inputs.get("definition")
@@ -268,12 +265,16 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         canonically, sent as declared), logicalId and folder; each call only when it differs."""
         client = self.client
         name = props["display_name"]
-        description = optional_text(props.get("description"))
+        declared_description = props.get("description")  # None: not managed
+        description = optional_text(declared_description)
         logical_id = lower_id(props.get("logical_id"))
-        folder = lower_id(optional_text(props.get("folder_id")))
+        declared_folder = props.get("folder_id")  # None: not managed; "": the workspace root
+        folder = lower_id(optional_text(declared_folder))
         with translate_errors(f"taking over data pipeline '{item.display_name}' in workspace {ws_id}"):
-            if item.display_name != name or optional_text(item.description) != description:
-                item = client.items.update(ws_id, item.id, display_name=name, description=description or "")
+            new_description = declared_description is not None and optional_text(item.description) != description
+            if item.display_name != name or new_description:
+                item = client.items.update(ws_id, item.id, display_name=name,
+                                           description=(description or "") if new_description else None)
             try:
                 live_content, _platform = parse_definition_parts(live.parts)
                 same_content = canonical_json(live_content) == canonical
@@ -285,7 +286,7 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
                     ws_id, item.id, self._definition(props["definition"], name, description, logical_id),
                     update_metadata=new_id,
                 )
-            if lower_id(optional_text(item.folder_id)) != folder:
+            if declared_folder is not None and lower_id(optional_text(item.folder_id)) != folder:
                 item = client.items.move(ws_id, item.id, target_folder_id=folder)
         return item
 
@@ -342,28 +343,35 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         client = self.client
         ws_id = news["workspace_id"]
         name = news["display_name"]
-        description = optional_text(news.get("description"))
+        # None: not managed, left as it is; "" clears the description / puts the item at the root.
+        declared_description = news.get("description")
+        new_description = declared_description is not None and \
+            optional_text(declared_description) != optional_text(olds.get("description"))
+        description = optional_text(declared_description if declared_description is not None
+                                    else olds.get("description"))
         text = news["definition"]
         canonical = canonical_json(parse_content(text))
         norm = self.normalizers
         with translate_errors(f"updating data pipeline '{name}' ({id_})"):
             item: Any = None
-            if name != olds.get("display_name") or description != optional_text(olds.get("description")):
-                item = client.items.update(ws_id, id_, display_name=name, description=description or "")
+            if name != olds.get("display_name") or new_description:
+                item = client.items.update(ws_id, id_, display_name=name,
+                                           description=(description or "") if new_description else None)
             logical_id = lower_id(news.get("logical_id"))
             new_id = logical_id is not None and logical_id != lower_id(olds.get("logical_id"))
             if canonical != norm["definition"](olds.get("definition")) or new_id:
                 # A new logicalId is applied only with updateMetadata (the .platform's name and
-                # description sent are the declared ones, so nothing else changes with it).
+                # description sent are the current ones, so nothing else changes with it).
                 client.items.update_definition(ws_id, id_, self._definition(text, name, description, logical_id),
                                                update_metadata=new_id)
-            new_folder = norm["folder_id"](news.get("folder_id"))
-            if new_folder != norm["folder_id"](olds.get("folder_id")):
-                # None moves it back to the workspace root (e.g. undoing a move made in the portal).
-                item = client.items.move(ws_id, id_, target_folder_id=new_folder)
+            folder = norm["folder_id"](olds.get("folder_id"))
+            if news.get("folder_id") is not None and norm["folder_id"](news["folder_id"]) != folder:
+                # "" moves it back to the workspace root (e.g. undoing a move made in the portal).
+                folder = norm["folder_id"](news["folder_id"])
+                item = client.items.move(ws_id, id_, target_folder_id=folder)
             if item is None:
                 # Nothing answered with the item: the declared values are what Fabric now holds.
-                item = SimpleNamespace(display_name=name, description=description, folder_id=new_folder)
+                item = SimpleNamespace(display_name=name, description=description, folder_id=folder)
         return UpdateResult(self._outputs(ws_id, item, text, canonical, news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

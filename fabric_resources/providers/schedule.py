@@ -113,7 +113,8 @@ class PipelineScheduleProvider(FabricProvider):
         problem = configuration_problem(config)
         if problem is None:
             return []
-        return [CheckFailure("configuration", f"PipelineSchedule: invalid '{problem.field}': {problem.message}")]
+        return [CheckFailure("configuration",
+                             f"PipelineSchedule: invalid 'configuration': {problem.field}: {problem.message}")]
 
     @staticmethod
     def _owner(props: dict[str, Any]) -> tuple[str, str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
@@ -28,7 +28,8 @@ class WorkspaceArgs(BaseModel):
 
     display_name: Annotated[str, Field(min_length=1, max_length=256)]
     description: Annotated[str, Field(max_length=4000)] | None = None
-    capacity_id: Guid | None = None
+    # None: not managed (a tenant may put new workspaces on a default capacity); "": no capacity.
+    capacity_id: Guid | Literal[""] | None = None
     adopt_existing: bool = False
 
 
@@ -36,6 +37,7 @@ class WorkspaceProvider(FabricProvider):
     kind = "Workspace"
     inputs_model = WorkspaceArgs
     compared = ("display_name", "description", "capacity_id")
+    unmanaged_when_unset = ("description", "capacity_id")
     normalizers: ClassVar[dict[str, Any]] = {"description": optional_text, "capacity_id": optional_text}
 
     @staticmethod
@@ -83,6 +85,9 @@ class WorkspaceProvider(FabricProvider):
             raise FabricProviderError(f"creating workspace '{name}' failed: {describe_error(exc)}") from None
         if capacity_id:
             ws = self._settle_capacity(ws, capacity_id, name, undo=ours)
+        elif props.get("capacity_id") == "" and ws.capacity_id:
+            # Explicitly no capacity, but the tenant put the new workspace on its default one.
+            ws = self._set_capacity(ws.id, None, name)
         return CreateResult(ws.id, self._outputs(ws, props.get("adopt_existing")))
 
     def _settle_capacity(self, ws: Any, capacity_id: str, name: str, *, undo: bool) -> Any:
@@ -130,8 +135,8 @@ class WorkspaceProvider(FabricProvider):
                 f"a workspace named '{name}' already exists ({reason}) and is not provably this stack's own "
                 f"({why_not}); set adopt_existing=True to take it over, or choose another display_name"
             )
-        converged = self._converge(ws.id, ws, optional_text(props.get("description")),
-                                   optional_text(props.get("capacity_id")), name, capacity=False)
+        converged = self._converge(ws.id, ws, props.get("description"), props.get("capacity_id"), name,
+                                   capacity=False)
         return converged, why_not is None
 
     def _why_not_ours(self, ws_id: str) -> str | None:
@@ -154,15 +159,18 @@ class WorkspaceProvider(FabricProvider):
         self, ws_id: str, current: Any, description: str | None, capacity_id: str | None, name: str,
         *, capacity: bool = True,
     ) -> Any:
-        """Name and description as declared; the capacity too unless ``capacity=False`` (create
-        settles a declared capacity itself, and can undo its own workspace if that fails)."""
+        """Name, and description and capacity where declared (None: not managed; "": none); the
+        capacity only if ``capacity`` (create settles a declared capacity itself, and can undo its
+        own workspace if that fails)."""
         client = self.client
         ws = current
-        if optional_text(current.description) != description or current.display_name != name:
+        new_description = description is not None and optional_text(current.description) != optional_text(description)
+        if new_description or current.display_name != name:
             with translate_errors(f"updating workspace '{name}'"):
-                ws = client.workspaces.update(ws_id, display_name=name, description=description or "")
-        if capacity and optional_text(ws.capacity_id) != capacity_id:
-            ws = self._set_capacity(ws_id, capacity_id, name)
+                # None leaves the description untouched; "" clears it.
+                ws = client.workspaces.update(ws_id, display_name=name, description=description)
+        if capacity and capacity_id is not None and optional_text(ws.capacity_id) != optional_text(capacity_id):
+            ws = self._set_capacity(ws_id, optional_text(capacity_id), name)
         return ws
 
     def _set_capacity(self, ws_id: str, capacity_id: str | None, name: str) -> Any:
@@ -183,15 +191,16 @@ class WorkspaceProvider(FabricProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self.client
         name = news["display_name"]
-        description = optional_text(news.get("description"))
-        capacity_id = optional_text(news.get("capacity_id"))
+        # None: not managed, left as it is; "" clears the description / unassigns the capacity.
+        description = news.get("description")
+        capacity_id = news.get("capacity_id")
         ws: Any = None
-        if name != olds.get("display_name") or description != optional_text(olds.get("description")):
+        new_description = description is not None and optional_text(description) != optional_text(olds.get("description"))
+        if name != olds.get("display_name") or new_description:
             with translate_errors(f"updating workspace '{name}'"):
-                # "" clears a description; None would leave it untouched.
-                ws = client.workspaces.update(id_, display_name=name, description=description or "")
-        if capacity_id != optional_text(olds.get("capacity_id")):
-            ws = self._set_capacity(id_, capacity_id, name)
+                ws = client.workspaces.update(id_, display_name=name, description=description if new_description else None)
+        if capacity_id is not None and optional_text(capacity_id) != optional_text(olds.get("capacity_id")):
+            ws = self._set_capacity(id_, optional_text(capacity_id), name)
         if ws is None:
             with translate_errors(f"reading workspace '{name}'"):
                 ws = client.workspaces.get(id_)

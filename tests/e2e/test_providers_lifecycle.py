@@ -102,7 +102,8 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
         "times": ["06:30"],
         "pipeline_in_second_workspace": False,
         "capacity": None,
-        "folder": None,
+        # "" declares the workspace root (None would leave the folder unmanaged: DECISIONS #18).
+        "folder": "",
     }
 
     def program() -> None:
@@ -299,7 +300,7 @@ def test_full_lifecycle_of_every_resource_type(make_stack: Any, emulator: Any, f
 
     # -- 7. moving the pipeline to another workspace replaces it (and its schedule) ---------------
     # (and taking the first workspace off its capacity is an in-place update).
-    spec.update(pipeline_in_second_workspace=True, capacity=None, folder=None)
+    spec.update(pipeline_in_second_workspace=True, capacity="", folder="")
     move = stack.up()
     assert move.summary.resource_changes is not None
     changes = move.summary.resource_changes

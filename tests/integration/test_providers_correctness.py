@@ -134,3 +134,75 @@ def test_an_unparsable_live_definition_reads_as_drift_naming_the_pipeline(
     assert provider.diff(created.id, read.outs, again).changes is True
     provider.update(created.id, read.outs, again)
     assert _stored_content(client, workspace, created.id) == AUTHORED.encode()
+
+
+# -- an optional input left unset is not managed ---------------------------------------------------
+
+
+def test_a_capacity_the_tenant_chose_is_never_undone(
+    emulator: Any, emulator_env: Any, client: FabricClient, cleanup: list[str]
+) -> None:
+    provider = WorkspaceProvider()
+    news = {"display_name": _name("default-cap"), "adopt_existing": False}
+    with emulator.config(default_capacity_id=F64):
+        created = provider.create(checked(provider, news))
+    cleanup.append(created.id)
+    assert created.outs["capacity_id"] == F64  # recorded as what Fabric did
+    # The program said nothing about a capacity: no change, now or after a refresh.
+    assert provider.diff(created.id, created.outs, checked(provider, news, created.outs)).changes is False
+    read = provider.read(created.id, created.outs)
+    assert provider.diff(created.id, read.outs, checked(provider, news, read.outs)).changes is False
+    # An update of something else leaves the capacity alone.
+    renamed = checked(provider, {**news, "description": "now described"}, read.outs)
+    assert provider.diff(created.id, read.outs, renamed).changes is True
+    provider.update(created.id, read.outs, renamed)
+    assert client.workspaces.get(created.id).capacity_id == F64
+    # "" is the explicit "no capacity": that one is managed and unassigns.
+    unassign = checked(provider, {**news, "description": "now described", "capacity_id": ""}, read.outs)
+    assert provider.diff(created.id, read.outs, unassign).changes is True
+    provider.update(created.id, read.outs, unassign)
+    assert client.workspaces.get(created.id).capacity_id is None
+
+
+def test_a_workspace_description_left_unset_is_not_cleared(
+    emulator_env: Any, client: FabricClient, cleanup: list[str]
+) -> None:
+    provider = WorkspaceProvider()
+    news = {"display_name": _name("no-desc"), "adopt_existing": False}
+    created = provider.create(checked(provider, news))
+    cleanup.append(created.id)
+    client.workspaces.update(created.id, description="written in the portal")
+    read = provider.read(created.id, created.outs)
+    assert provider.diff(created.id, read.outs, checked(provider, news, read.outs)).changes is False
+    cleared = checked(provider, {**news, "description": ""}, read.outs)
+    assert provider.diff(created.id, read.outs, cleared).changes is True
+    provider.update(created.id, read.outs, cleared)
+    assert not client.workspaces.get(created.id).description
+
+
+def test_a_pipeline_folder_and_description_left_unset_are_not_managed(
+    emulator_env: Any, client: FabricClient, workspace: str
+) -> None:
+    provider = DataPipelineProvider()
+    news = _pipeline_news(workspace)
+    created = provider.create(checked(provider, news))
+    folder = client.folders.create(workspace, display_name=_name("folder"))
+    client.items.move(workspace, created.id, target_folder_id=folder.id)
+    client.items.update(workspace, created.id, description="described in the portal")
+    read = provider.read(created.id, created.outs)
+    assert read.outs["folder_id"] == folder.id
+    assert provider.diff(created.id, read.outs, checked(provider, news, read.outs)).changes is False
+    # A definition edit updates the definition only: the item stays where it was put.
+    edited = checked(provider, {**news, "definition": AUTHORED.replace('"waitTimeInSeconds": 1',
+                                                                       '"waitTimeInSeconds": 3')}, read.outs)
+    updated = provider.update(created.id, read.outs, edited)
+    live = client.items.get(workspace, created.id)
+    assert (live.folder_id, live.description) == (folder.id, "described in the portal")
+    assert (updated.outs["folder_id"], updated.outs["description"]) == (folder.id, "described in the portal")
+    # folder_id="" declares the workspace root, description="" no description: both managed.
+    to_root = checked(provider, {**news, "definition": edited["definition"], "folder_id": "", "description": ""},
+                      updated.outs)
+    assert provider.diff(created.id, updated.outs, to_root).changes is True
+    provider.update(created.id, updated.outs, to_root)
+    live = client.items.get(workspace, created.id)
+    assert not live.folder_id and not live.description
