@@ -26,7 +26,10 @@ CA_VALIDITY = dt.timedelta(days=3650)
 SERVER_VALIDITY = dt.timedelta(days=800)
 RENEW_BEFORE = dt.timedelta(days=30)
 
-SERVER_DNS_NAMES = ("localhost",)
+# Fabric's own host name too: tools that accept no other API host (fabric-cicd) reach the emulator
+# through an HTTPS proxy that tunnels that name to it (tests/connect_proxy.py). Only clients that
+# chose to trust this emulator's private CA ever accept the certificate.
+SERVER_DNS_NAMES = ("localhost", "api.fabric.microsoft.com")
 SERVER_IPS = ("127.0.0.1", "::1")
 
 
