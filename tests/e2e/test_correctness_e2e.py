@@ -145,3 +145,29 @@ def test_a_malformed_schedule_is_refused_by_pulumi_up_before_any_write(
     assert f"configuration.{field}" in result.output, result.describe()
     assert writes(emulator) - before == 0
     assert project.resources() == []
+
+
+F64 = "56bac802-080d-4f73-8a42-1b406eb1fcac"  # "Emulator F64"
+
+
+def test_ids_in_any_case_and_a_tenant_default_capacity_leave_nothing_to_do(make_stack: Any, emulator: Any) -> None:
+    # One workspace names its capacity in upper case; the other names none and lands on the
+    # tenant's default capacity. Neither may show a change afterwards, and neither is unassigned.
+    run = uuid.uuid4().hex[:8]
+
+    def program() -> None:
+        upper = Workspace("upper", display_name=f"upper-{run}", capacity_id=F64.upper())
+        default = Workspace("default", display_name=f"default-{run}")
+        pulumi.export("upper", upper.id)
+        pulumi.export("default", default.id)
+
+    stack = make_stack(program)
+    with emulator.config(default_capacity_id=F64):
+        out = {k: v.value for k, v in stack.up(on_output=lambda _line: None).outputs.items()}
+    fabric = emulator_client(emulator)
+    assert fabric.workspaces.get(out["upper"]).capacity_id == F64
+    assert fabric.workspaces.get(out["default"]).capacity_id == F64
+    assert stack.preview(on_output=lambda _line: None).change_summary.get("same") == 3
+    stack.refresh(on_output=lambda _line: None)
+    assert stack.up(on_output=lambda _line: None).summary.resource_changes == {"same": 3}
+    assert fabric.workspaces.get(out["default"]).capacity_id == F64, "never unassigned"
