@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabric_resources import formats
 from fabric_resources.content.folder import ZERO_GUID, RepositoryItem, WorkspaceFolder
 from fabric_resources.content.parameters import ParameterFile, apply_parameters
 from fabric_resources.definitions import parse_content, validate_content
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 CONTENT_FILE = "pipeline-content.json"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # A quoted (or bare) workspace key, then ':' or '=', then a quoted value; only all-zero values change.
 _WORKSPACE_REFERENCE = re.compile(
     r'"?(?:default_lakehouse_workspace_id|workspaceId|workspace)"?\s*[:=]\s*"(?P<value>.*?)"')
@@ -54,7 +54,7 @@ _STAND_IN = uuid.UUID("5d0c6f8e-27b1-4d53-9a3e-0f1c2b4a6e71")
 
 
 def is_guid(value: Any) -> bool:
-    return isinstance(value, str) and bool(_GUID.match(value))
+    return isinstance(value, str) and formats.is_guid(value)
 
 
 def split_references(mapping: Mapping[str, Any] | None, *, argument: str) -> tuple[dict[str, str], dict[str, str]]:
