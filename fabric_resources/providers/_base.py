@@ -14,11 +14,13 @@ no-op preview/up: `check` and `diff` work from inputs and state only).
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import inspect
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args
@@ -29,6 +31,7 @@ from pulumi.runtime import rpc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from fabric_resources.definitions import PLATFORM_SCHEMA
 from fabric_resources.errors import FabricError, NotFoundError, describe_error
 from fabric_resources.formats import GUID_PATTERN
 from fabric_resources.providers._concurrency import CONFIG_KEY as _IN_FLIGHT_CONFIG_KEY
@@ -43,10 +46,13 @@ __all__ = [
     "FabricProvider",
     "FabricProviderError",
     "allow_not_found",
+    "default_logical_id",
     "describe_error",
     "is_not_found",
     "is_unknown",
     "lower_id",
+    "platform_logical_id",
+    "platform_part",
     "translate_errors",
 ]
 
@@ -119,6 +125,43 @@ def allow_not_found(action: str, call: Callable[[], T]) -> T | None:
             return call()
         except NotFoundError:
             return None
+
+
+# Fixed forever: changing it would change every derived logicalId, and with it which live items a
+# stack recognises as its own.
+LOGICAL_ID_NAMESPACE = uuid.UUID("6f3c1d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+
+
+def default_logical_id(project: str, stack: str, resource_name: str, type_name: str) -> str:
+    """The logicalId a declared item gets when its folder names none: the same for every run of the
+    same project, stack and resource, different for any other (so two stacks never claim one item)."""
+    return str(uuid.uuid5(LOGICAL_ID_NAMESPACE, f"{project}/{stack}/{type_name}/{resource_name}"))
+
+
+def platform_logical_id(definition: Any) -> str | None:
+    """``config.logicalId`` (lower case) of the ``.platform`` part of a definition read from Fabric,
+    any item type; None when there is no readable one."""
+    part = next((p for p in getattr(definition, "parts", []) if getattr(p, "path", None) == ".platform"), None)
+    if part is None:
+        return None
+    try:
+        doc = json.loads(part.data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    value = config.get("logicalId") if isinstance(config, dict) else None
+    return value.lower() if isinstance(value, str) else None
+
+
+def platform_part(item_type: str, display_name: str, description: str | None, logical_id: str) -> dict[str, Any]:
+    """A ``.platform`` definition part naming the item and carrying its logicalId (sent with
+    updateMetadata only when the logicalId is to change; Fabric keeps the item's own otherwise)."""
+    metadata: dict[str, Any] = {"type": item_type, "displayName": display_name}
+    if description is not None:
+        metadata["description"] = description
+    doc = {"$schema": PLATFORM_SCHEMA, "metadata": metadata, "config": {"version": "2.0", "logicalId": logical_id}}
+    payload = base64.b64encode(json.dumps(doc, indent=2, ensure_ascii=False).encode()).decode("ascii")
+    return {"path": ".platform", "payload": payload, "payloadType": "InlineBase64"}
 
 
 def lower_id(value: Any) -> Any:

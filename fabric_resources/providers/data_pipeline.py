@@ -12,7 +12,6 @@ count as a change, while an activity edited in the portal does (refresh reads th
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Annotated, Any, ClassVar, Literal
@@ -39,11 +38,13 @@ from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
     allow_not_found,
+    default_logical_id,
     describe_error,
     holds_outputs,
     is_deploy_time,
     lower_id,
     optional_text,
+    platform_logical_id,
     translate_errors,
 )
 from fabric_resources.providers._listing import LISTINGS
@@ -53,26 +54,9 @@ __all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelinePr
 
 ITEM_TYPE = "DataPipeline"
 EMPTY_PIPELINE: dict[str, Any] = {"properties": {"activities": []}}
-# Fixed forever: changing it would change every derived logicalId, and with it which live items a
-# stack recognises as its own.
-LOGICAL_ID_NAMESPACE = uuid.UUID("6f3c1d2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
-
-
-def default_logical_id(project: str, stack: str, resource_name: str, type_name: str = ITEM_TYPE) -> str:
-    """The logicalId a declared item gets when its folder names none: the same for every run of the
-    same project, stack and resource, different for any other (so two stacks never claim one item)."""
-    return str(uuid.uuid5(LOGICAL_ID_NAMESPACE, f"{project}/{stack}/{type_name}/{resource_name}"))
-
-
 def live_logical_id(definition: ItemDefinition) -> str | None:
     """``config.logicalId`` of the ``.platform`` part of a definition read from Fabric (lower case)."""
-    try:
-        _content, platform = parse_definition_parts(definition.parts)
-    except DefinitionError:
-        return None
-    config = (platform or {}).get("config")
-    value = config.get("logicalId") if isinstance(config, dict) else None
-    return value.lower() if isinstance(value, str) else None
+    return platform_logical_id(definition)
 
 
 def canonical_text(text: Any) -> Any:
@@ -490,18 +474,18 @@ class DataPipeline(Resource, module="fabric", name="DataPipeline"):
         base_dir: str | os.PathLike[str] | None = None,
         logical_id: pulumi.Input[str] | None = None,
     ) -> None:
-        platform_logical_id: str | None
+        folder_logical_id: str | None
         if isinstance(definition, pulumi.Output):
             # Content computed from other resources' outputs (WorkspaceContent's rebound files), sent
             # as rendered: the program has checked it already; check() validates it again once known.
             text: pulumi.Input[str] = definition
-            platform_name = platform_description = platform_logical_id = None
+            platform_name = platform_description = folder_logical_id = None
         else:
-            text, platform_name, platform_description, platform_logical_id = render_definition(
+            text, platform_name, platform_description, folder_logical_id = render_definition(
                 definition, parameters, base_dir=base_dir)
         if logical_id is None:
-            logical_id = platform_logical_id or default_logical_id(
-                pulumi.get_project(), pulumi.get_stack(), resource_name)
+            logical_id = folder_logical_id or default_logical_id(
+                pulumi.get_project(), pulumi.get_stack(), resource_name, ITEM_TYPE)
         if display_name is None:
             display_name = platform_name
         if display_name is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.definitions import canonical_hash
 from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
-from fabric_resources.models import ItemDefinition
+from fabric_resources.models import DefinitionPart, ItemDefinition
 from fabric_resources.models.common import Guid
 from fabric_resources.models.variable_libraries import (
     DEFAULT_VALUE_SET,
@@ -41,9 +42,12 @@ from fabric_resources.providers._base import (
     FabricProviderError,
     allow_not_found,
     contains_unknown,
+    default_logical_id,
     describe_error,
     lower_id,
     optional_text,
+    platform_logical_id,
+    platform_part,
     translate_errors,
 )
 from fabric_resources.providers._tags import TaggedItem
@@ -69,6 +73,7 @@ class VariableLibraryArgs(BaseModel):
     definition: Annotated[str, Field(min_length=2)]
     active_value_set: Annotated[str, Field(min_length=1)] | None = None
     folder_id: Guid | None = None
+    logical_id: Guid | None = None
     adopt_existing: bool = False
     # Names of the tenant's tags; None: the item's tags are not managed.
     tags: list[Annotated[str, Field(min_length=1)]] | None = None
@@ -114,13 +119,25 @@ def canonical_library(text: Any) -> Any:
     return json.dumps(docs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _definition(text: str) -> ItemDefinition:
-    """What is sent: the files as authored (plus a settings.json listing the sets, when none was given)."""
+def _definition(text: str, identity: tuple[str, str | None, str] | None = None) -> ItemDefinition:
+    """What is sent: the files as authored (plus a settings.json listing the sets, when none was given),
+    and, given ``identity`` (display name, description, logicalId), the `.platform` that marks the
+    item as this resource's."""
     files: dict[str, bytes | str] = dict(library_files(text))
     if SETTINGS_PART not in files:
         order = [json.loads(files[p]).get("name") for p in sorted(files) if p.startswith(VALUE_SETS_DIR)]
         files[SETTINGS_PART] = json.dumps({"valueSetsOrder": order}, indent=2)
-    return ItemDefinition.from_files(files, format=VARIABLE_LIBRARY_FORMAT)
+    definition = ItemDefinition.from_files(files, format=VARIABLE_LIBRARY_FORMAT)
+    if identity is not None:
+        definition.parts.append(DefinitionPart.model_validate(platform_part(ITEM_TYPE, *identity)))
+    return definition
+
+
+def _identity(props: Mapping[str, Any]) -> tuple[str, str | None, str] | None:
+    logical_id = lower_id(props.get("logical_id"))
+    if not logical_id:
+        return None
+    return props["display_name"], optional_text(props.get("description")), logical_id
 
 
 def _live_text(definition: ItemDefinition) -> str:
@@ -136,7 +153,7 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
     kind = "VariableLibrary"
     inputs_model = VariableLibraryArgs
     replace_on = ("workspace_id",)
-    compared = ("display_name", "description", "definition", "active_value_set", "folder_id")
+    compared = ("display_name", "description", "definition", "active_value_set", "folder_id", "logical_id")
     output_only = ("definition_hash",)
     normalizers: ClassVar[dict[str, Any]] = {
         "workspace_id": lower_id,
@@ -144,6 +161,7 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         "definition": canonical_library,
         "folder_id": lambda v: lower_id(optional_text(v)),
         "active_value_set": lambda v: v or DEFAULT_VALUE_SET,
+        "logical_id": lower_id,
     }
 
     def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:
@@ -166,10 +184,13 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         # Unset means not managed: whatever set is active stays, and is no change.
         if news.get("active_value_set") is None and "active_value_set" in changed:
             changed.remove("active_value_set")
+        if news.get("logical_id") is None and "logical_id" in changed:
+            changed.remove("logical_id")  # Fabric's to choose: not managed
         return changed
 
     @staticmethod
-    def _outputs(ws_id: str, item: Any, text: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    def _outputs(ws_id: str, item: Any, text: str, props: Mapping[str, Any],
+                 logical_id: str | None = None) -> dict[str, Any]:
         return {
             "workspace_id": ws_id,
             "display_name": item.display_name,
@@ -178,6 +199,7 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
             "definition_hash": canonical_hash(canonical_library(text)),
             "active_value_set": item.active_value_set_name or DEFAULT_VALUE_SET,
             "folder_id": lower_id(optional_text(getattr(item, "folder_id", None))),
+            "logical_id": lower_id(logical_id if logical_id is not None else props.get("logical_id")),
             "adopt_existing": bool(props.get("adopt_existing")),
         }
 
@@ -188,16 +210,28 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         description = optional_text(props.get("description"))
         text = props["definition"]
         active = props.get("active_value_set")
+        settled: list[Any] = []
+
+        def find_by_name() -> Any:
+            # A lost answer is settled by this lookup; what it finds is proven ours below.
+            found = libraries.find(ws_id, name, type=ITEM_TYPE)
+            if found is not None:
+                settled.append(found)
+            return found
+
         try:
-            item = libraries.create(ws_id, display_name=name, description=description, definition=_definition(text),
-                                    folder_id=optional_text(props.get("folder_id")))
+            item = libraries.create(ws_id, display_name=name, description=description,
+                                    definition=_definition(text, _identity(props)),
+                                    folder_id=optional_text(props.get("folder_id")), find=find_by_name)
+            if settled and item.id == settled[-1].id:
+                item = self._take_over(ws_id, item.id, props, "settled by lookup")
         except AlreadyExistsError as exc:
-            if not props.get("adopt_existing"):
-                raise FabricProviderError(
-                    f"a variable library named '{name}' already exists in workspace {ws_id} "
-                    f"({describe_error(exc)}); set adopt_existing=True to take it over, or rename it"
-                ) from None
-            item = self._adopt(ws_id, name, description, text, active)
+            with translate_errors(f"looking up variable library '{name}' in workspace {ws_id}"):
+                found = libraries.find(ws_id, name, type=ITEM_TYPE)
+            if found is None:
+                raise FabricProviderError(f"'{name}' is reported as taken in workspace {ws_id} ({describe_error(exc)}) "
+                                          "but no variable library has that name; choose another display_name") from None
+            item = self._take_over(ws_id, found.id, props, describe_error(exc))
         except FabricError as exc:
             raise FabricProviderError(
                 f"creating variable library '{name}' in workspace {ws_id} failed: {describe_error(exc)}") from None
@@ -206,7 +240,37 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
                 item = libraries.set_active_value_set(ws_id, item.id, active)
         return CreateResult(item.id, self._outputs(ws_id, item, text, props))
 
-    def _adopt(self, ws_id: str, name: str, description: str | None, text: str, active: str | None) -> Any:
+    def _take_over(self, ws_id: str, item_id: str, props: dict[str, Any], reason: str) -> Any:
+        """Converge an existing library of the declared name if it carries this resource's logicalId
+        (an earlier create of it that never reached the state) or adoption is asked for; else refuse."""
+        libraries = self.client.variable_libraries
+        name = props["display_name"]
+        logical_id = lower_id(props.get("logical_id"))
+        with translate_errors(f"reading variable library '{name}' in workspace {ws_id}"):
+            live_id = platform_logical_id(libraries.get_definition(ws_id, item_id))
+        ours = logical_id is not None and live_id == logical_id
+        settled = reason == "settled by lookup"
+        if ours and not settled:
+            pulumi.log.info(f"variable library '{name}' ({item_id}) in workspace {ws_id} carries this resource's "
+                            f"logicalId {logical_id}: an earlier deployment created it without recording it; "
+                            "taking it over")
+        elif not ours and not props.get("adopt_existing") and (logical_id is not None or not settled):
+            raise FabricProviderError(
+                f"a variable library named '{name}' already exists in workspace {ws_id} ({reason}) and was not "
+                f"created by this resource (its logicalId is {live_id}); set adopt_existing=True to take it over, "
+                "or rename it")
+        item = self._adopt(ws_id, name, optional_text(props.get("description")), props["definition"],
+                           props.get("active_value_set"), _identity(props), new_id=not ours)
+        folder = lower_id(optional_text(props.get("folder_id")))
+        if lower_id(optional_text(item.folder_id)) != folder:
+            # Taking over includes the declared folder, in the same `up`.
+            with translate_errors(f"moving variable library '{name}' in workspace {ws_id}"):
+                self.client.items.move(ws_id, item_id, target_folder_id=folder)
+                item = libraries.get(ws_id, item_id)
+        return item
+
+    def _adopt(self, ws_id: str, name: str, description: str | None, text: str, active: str | None,
+               identity: tuple[str, str | None, str] | None = None, *, new_id: bool = False) -> Any:
         libraries = self.client.variable_libraries
         with translate_errors(f"adopting variable library '{name}' in workspace {ws_id}"):
             found = libraries.find(ws_id, name, type=ITEM_TYPE)
@@ -217,16 +281,19 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
             if optional_text(item.description) != description:
                 libraries.update(ws_id, item.id, description=description or "")
             live = item.active_value_set_name or DEFAULT_VALUE_SET
-            self._put_definition(ws_id, item.id, text, live, active)
+            self._put_definition(ws_id, item.id, text, live, active, identity,
+                                 update_metadata=new_id and identity is not None)
             return libraries.get(ws_id, item.id)
 
-    def _put_definition(self, ws_id: str, item_id: str, text: str, live_active: str, wanted: str | None) -> None:
-        """Send a new definition; Fabric refuses one that drops the active set, so switch first."""
+    def _put_definition(self, ws_id: str, item_id: str, text: str, live_active: str, wanted: str | None,
+                        identity: tuple[str, str | None, str] | None = None, *, update_metadata: bool = False) -> None:
+        """Send a new definition; Fabric refuses one that drops the active set, so switch first.
+        ``update_metadata`` applies the `.platform` of ``identity`` (a new logicalId) too."""
         libraries = self.client.variable_libraries
         content = parse_library(text)
         if not content.has_value_set(live_active):
             libraries.set_active_value_set(ws_id, item_id, DEFAULT_VALUE_SET)
-        libraries.update_definition(ws_id, item_id, _definition(text))
+        libraries.update_definition(ws_id, item_id, _definition(text, identity), update_metadata=update_metadata)
         if wanted and wanted != live_active:
             libraries.set_active_value_set(ws_id, item_id, wanted)
 
@@ -238,10 +305,12 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         if found is None:
             return ReadResult("", {})
         item, definition = found
-        outs = self._outputs(ws_id, item, _live_text(definition), props)
+        outs = self._outputs(ws_id, item, _live_text(definition), props, platform_logical_id(definition))
         inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
         if props.get("active_value_set") is None:
             inputs.pop("active_value_set")  # not managed: never drift
+        if props.get("logical_id") is None:
+            inputs.pop("logical_id")
         return ReadResult(id_, outs, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -256,8 +325,10 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         with translate_errors(f"updating variable library '{name}' ({id_})"):
             if name != olds.get("display_name") or description != optional_text(olds.get("description")):
                 libraries.update(ws_id, id_, display_name=name, description=description or "")
-            if norm["definition"](text) != norm["definition"](olds.get("definition")):
-                self._put_definition(ws_id, id_, text, live_active, wanted)
+            new_id = news.get("logical_id") is not None and lower_id(news["logical_id"]) != lower_id(
+                olds.get("logical_id"))
+            if norm["definition"](text) != norm["definition"](olds.get("definition")) or new_id:
+                self._put_definition(ws_id, id_, text, live_active, wanted, _identity(news), update_metadata=new_id)
             elif wanted and wanted != live_active:
                 libraries.set_active_value_set(ws_id, id_, wanted)
             new_folder = norm["folder_id"](news.get("folder_id"))
@@ -323,6 +394,23 @@ def load_variable_library(
     return files, name, description
 
 
+def _folder_logical_id(definition: Any, base_dir: str | os.PathLike[str] | None) -> str | None:
+    """``config.logicalId`` of a library folder's `.platform` (lower case; None when absent or the
+    all-zero placeholder). load_variable_library has already refused a `.platform` that is not JSON."""
+    if isinstance(definition, Mapping):
+        return None
+    platform = Path(base_dir or os.getcwd()) / Path(definition) / PLATFORM
+    if not platform.is_file():
+        return None
+    config = json.loads(platform.read_text(encoding="utf-8")).get("config")
+    value = config.get("logicalId") if isinstance(config, dict) else None
+    try:
+        return value.lower() if isinstance(value, str) and uuid.UUID(value).int else None
+    except ValueError:
+        raise DefinitionError(f"{platform}: config.logicalId {value!r} is not a GUID; fix it or remove it",
+                              field=f"{PLATFORM}.config.logicalId") from None
+
+
 class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
     """A Fabric variable library. The resource id is the item id.
 
@@ -339,6 +427,7 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
     definition_hash: pulumi.Output[str]
     active_value_set: pulumi.Output[str]
     folder_id: pulumi.Output[str | None]
+    logical_id: pulumi.Output[str | None]
     adopt_existing: pulumi.Output[bool]
     tags: pulumi.Output[list[str] | None]
 
@@ -356,8 +445,13 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
         adopt_existing: bool = False,
         tags: pulumi.Input[list[str]] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        logical_id: pulumi.Input[str] | None = None,
     ) -> None:
         files, platform_name, platform_description = load_variable_library(definition, base_dir=base_dir)
+        if logical_id is None:
+            # The folder's own identity (git integration's), else one derived from project/stack/name.
+            logical_id = _folder_logical_id(definition, base_dir) or default_logical_id(
+                pulumi.get_project(), pulumi.get_stack(), resource_name, ITEM_TYPE)
         display_name = display_name if display_name is not None else platform_name
         if display_name is None:
             raise DefinitionError(f"VariableLibrary '{resource_name}': display_name is required", field="display_name")
@@ -369,6 +463,7 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
             "definition": text,
             "active_value_set": active_value_set,
             "folder_id": folder_id,
+            "logical_id": logical_id,
             "adopt_existing": adopt_existing,
             "tags": tags,
             "definition_hash": None,

@@ -1,4 +1,4 @@
-"""DataPipeline create paths that meet an existing item, driven directly against the emulator (HTTPS,
+"""DataPipeline (and VariableLibrary) create paths that meet an existing item, driven directly against the emulator (HTTPS,
 real tokens, faults injected mid-create): an item carrying this resource's logicalId is taken over
 and converged; any other is refused unless adopted; a create settled by a lookup proves the found
 item is ours and brings its definition to the declared one; an operation that ends without a result
@@ -16,8 +16,9 @@ import pytest
 from fabric_resources.client import FabricClient
 from fabric_resources.definitions import build_definition_parts, canonical_json
 from fabric_resources.models import ItemDefinition
-from fabric_resources.providers._base import FabricProviderError
+from fabric_resources.providers._base import FabricProviderError, platform_logical_id
 from fabric_resources.providers.data_pipeline import DataPipelineProvider, live_logical_id
+from fabric_resources.providers.variable_library import VariableLibraryProvider
 from fabric_resources.settings import FabricSettings
 from tests.conftest import EmulatorProcess
 
@@ -193,3 +194,76 @@ def test_a_renamed_item_with_our_logical_id_is_not_taken_silently(client: Fabric
     assert "ItemLogicalIdAlreadyInUse" in str(err.value) and holder in str(err.value)
     adopted = DirectProvider(client).create(props(workspace, lid, adopt_existing=True))
     assert adopted.id == holder and live(client, workspace, holder)[2].display_name == "Ingest"
+
+
+# -- the same for variable libraries -------------------------------------------------------------
+
+
+LIBRARY = {"variables.json": json.dumps({"variables": [{"name": "n", "type": "Integer", "value": 1}]}),
+           "settings.json": json.dumps({"valueSetsOrder": []})}
+
+
+class DirectLibraries(VariableLibraryProvider):
+    def __init__(self, client: FabricClient) -> None:
+        self._direct = client
+
+    @property
+    def client(self) -> FabricClient:
+        return self._direct
+
+
+def lib_props(ws_id: str, logical_id: str, value: int = 1, **more: Any) -> dict[str, Any]:
+    files = dict(LIBRARY, **{"variables.json": json.dumps({"variables": [{"name": "n", "type": "Integer",
+                                                                          "value": value}]})})
+    return {"workspace_id": ws_id, "display_name": "Settings", "description": None,
+            "definition": json.dumps(files, sort_keys=True), "active_value_set": None, "folder_id": None,
+            "logical_id": logical_id, "adopt_existing": False, "tags": None, **more}
+
+
+def library_made_elsewhere(client: FabricClient, ws_id: str, logical_id: str) -> str:
+    files: dict[str, Any] = dict(LIBRARY)
+    files[".platform"] = {"metadata": {"type": "VariableLibrary", "displayName": "Settings"},
+                          "config": {"version": "2.0", "logicalId": logical_id}}
+    return client.variable_libraries.create(ws_id, display_name="Settings",
+                                            definition=ItemDefinition.from_files(files)).id
+
+
+def live_library(client: FabricClient, ws_id: str, item_id: str) -> tuple[int, str | None, Any]:
+    definition = client.variable_libraries.get_definition(ws_id, item_id)
+    value = json.loads(definition.files()["variables.json"])["variables"][0]["value"]
+    return value, platform_logical_id(definition), client.items.get(ws_id, item_id)
+
+
+def test_a_variable_library_carries_a_logical_id_and_is_taken_over_by_it(
+    client: FabricClient, workspace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider = DirectLibraries(client)
+    lid = str(uuid.uuid4())
+    created = provider.create(lib_props(workspace, lid))
+    assert created.outs["logical_id"] == lid and live_library(client, workspace, created.id)[1] == lid
+    assert provider.read(created.id, created.outs).inputs["logical_id"] == lid
+
+    # Left by an interrupted run (ours, older content): taken over and converged, folder included.
+    other_ws = client.workspaces.create(f"ws-{uuid.uuid4().hex[:8]}").id
+    try:
+        folder = client.folders.create(other_ws, display_name="Config")
+        left = library_made_elsewhere(client, other_ws, lid)
+        again = provider.create(lib_props(other_ws, lid, value=5, folder_id=folder.id))
+        assert again.id == left
+        value, logical_id, item = live_library(client, other_ws, left)
+        assert (value, logical_id, item.folder_id) == (5, lid, folder.id)
+        assert "carries this resource's logicalId" in capsys.readouterr().err
+    finally:
+        client.workspaces.delete(other_ws)
+
+
+def test_a_foreign_variable_library_is_refused_unless_adopted(client: FabricClient, workspace: str) -> None:
+    theirs = library_made_elsewhere(client, workspace, str(uuid.uuid4()))
+    provider = DirectLibraries(client)
+    mine = str(uuid.uuid4())
+    with pytest.raises(FabricProviderError) as err:
+        provider.create(lib_props(workspace, mine, value=9))
+    assert "was not created by this resource" in str(err.value) and "adopt_existing=True" in str(err.value)
+    assert live_library(client, workspace, theirs)[0] == 1
+    adopted = provider.create(lib_props(workspace, mine, value=9, adopt_existing=True))
+    assert adopted.id == theirs and live_library(client, workspace, theirs)[:2] == (9, mine)

@@ -409,10 +409,10 @@ def test_check_lower_cases_every_id_input_once_in_the_base() -> None:
 
 
 def test_default_logical_id_is_stable_and_distinct_per_project_stack_and_resource() -> None:
-    one = default_logical_id("proj", "dev", "ingest")
-    assert one == default_logical_id("proj", "dev", "ingest")
-    others = {default_logical_id("proj", "prod", "ingest"), default_logical_id("proj", "dev", "load"),
-              default_logical_id("other", "dev", "ingest")}
+    one = default_logical_id("proj", "dev", "ingest", "DataPipeline")
+    assert one == default_logical_id("proj", "dev", "ingest", "DataPipeline")
+    others = {default_logical_id("proj", "prod", "ingest", "DataPipeline"), default_logical_id("proj", "dev", "load", "DataPipeline"),
+              default_logical_id("other", "dev", "ingest", "DataPipeline")}
     assert one not in others and len(others) == 3
     assert uuid.UUID(one).version == 5
 
@@ -439,10 +439,10 @@ def test_a_folder_logical_id_that_is_not_a_guid_is_refused_naming_the_field(tmp_
 def test_pipeline_check_validates_logical_id_and_diff_sees_its_change() -> None:
     provider = DataPipelineProvider()
     assert "logical_id" in failures_of(provider.check({}, pipeline_inputs(logical_id="nope")))
-    lid = default_logical_id("p", "s", "r")
+    lid = default_logical_id("p", "s", "r", "DataPipeline")
     state = pipeline_state(logical_id=lid)
     assert not provider.diff(ITEM, state, pipeline_inputs(logical_id=lid.upper())).changes
-    changed = provider.diff(ITEM, state, pipeline_inputs(logical_id=default_logical_id("p", "s", "x")))
+    changed = provider.diff(ITEM, state, pipeline_inputs(logical_id=default_logical_id("p", "s", "x", "DataPipeline")))
     assert changed.changes and not changed.replaces
     # Left unset, it is Fabric's to choose: never a change.
     assert not provider.diff(ITEM, state, pipeline_inputs(logical_id=None)).changes
