@@ -30,7 +30,7 @@ from tests.connect_proxy import fabric_proxy
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-ENVIRONMENT = "test"
+CONNECTIONS = {"test": "3baf9e6d-929d-49a5-94c6-46db518cc953", "prod": "918a9fa6-0a0f-4694-baf0-4d181fa5b9f0"}
 
 # Beyond the sample's own entries: dynamic values, _ALL_ and a file_path glob, as a fabric-cicd team writes them.
 EXTRA_PARAMETERS = """
@@ -66,23 +66,23 @@ FABRIC_CICD = """
     publish_all_items(workspace)
 """
 
-PROGRAM = f"""
+PROGRAM = """
     import pulumi
     from fabric_resources import WorkspaceContent
 
     config = pulumi.Config()
     content = WorkspaceContent("sales", workspace_id=config.require("workspaceId"), path="content",
-                               environment="{ENVIRONMENT}")
+                               environment=config.require("environment"))
     pulumi.export("ids", content.ids)
 """
 
 
-def run_fabric_cicd(emulator: Any, folder: Path, workspace_id: str) -> None:
+def run_fabric_cicd(emulator: Any, folder: Path, workspace_id: str, environment: str) -> None:
     sp = emulator.default_sp
     authority = urlsplit(emulator.authority)
     args = {"tenant": emulator.tenant_id, "client_id": sp["client_id"], "secret": sp["client_secret"],
             "authority": f"{authority.scheme}://{authority.netloc}", "workspace": workspace_id,
-            "folder": str(folder), "environment": ENVIRONMENT}
+            "folder": str(folder), "environment": environment}
     with fabric_proxy(urlsplit(emulator.api_url).port or 443) as proxy:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FABRIC_", "AZURE_"))}
         env.update({
@@ -118,8 +118,9 @@ def deployed(fabric: FabricClient, ws_id: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+@pytest.mark.parametrize("environment", ["test", "prod"])
 def test_workspace_content_deploys_what_fabric_cicd_deploys(pulumi_project: Any, emulator: Any,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, environment: str) -> None:
     project_dir = tmp_path / "project"
     folder = project_dir / "content"
     shutil.copytree(ROOT / "pipelines", folder)
@@ -134,8 +135,9 @@ def test_workspace_content_deploys_what_fabric_cicd_deploys(pulumi_project: Any,
     theirs = fabric.workspaces.create(f"fabric-cicd {run}", capacity_id=capacity)
     ours = fabric.workspaces.create(f"WorkspaceContent {run}", capacity_id=capacity)
     try:
-        run_fabric_cicd(emulator, folder, theirs.id)
-        project = pulumi_project(PROGRAM, directory=project_dir, config={"fabric-e2e:workspaceId": ours.id})
+        run_fabric_cicd(emulator, folder, theirs.id, environment)
+        project = pulumi_project(PROGRAM, directory=project_dir, config={"fabric-e2e:workspaceId": ours.id,
+                                                                         "fabric-e2e:environment": environment})
         project.up()
         project.preview("--expect-no-changes")
 
@@ -147,12 +149,18 @@ def test_workspace_content_deploys_what_fabric_cicd_deploys(pulumi_project: Any,
         orchestrator = cicd["Nightly Orchestrator"]["content"]
         assert "<item Ingest Sales>" in orchestrator and "<item Parameterised Load>" in orchestrator
         acts = {a["name"]: a for a in json.loads(orchestrator)["properties"]["activities"]}
-        assert acts["Record success"]["typeProperties"]["value"]["value"] == "<workspace>"
-        assert acts["Record failure"]["typeProperties"]["value"] == "<item Ingest Sales>"
+        assert acts["Record success"]["typeProperties"]["value"]["value"] == "<workspace>"  # _ALL_
         assert acts["Run table loads"]["typeProperties"]["workspaceId"] == "<workspace>"
-        assert "ingest_outcome" in orchestrator and "ingest_status" not in orchestrator
-        assert "Loads the test list" in cicd["Parameterised Load"]["content"]
-        assert "3baf9e6d-929d-49a5-94c6-46db518cc953" in cicd["Ingest Sales"]["content"]
+        assert "ingest_outcome" in orchestrator and "ingest_status" not in orchestrator  # file_path glob
+        ingest, load = cicd["Ingest Sales"]["content"], cicd["Parameterised Load"]["content"]
+        assert CONNECTIONS[environment] in ingest
+        # Values given for test only: applied there, skipped in prod (by both).
+        in_test = environment == "test"
+        assert (acts["Record failure"]["typeProperties"]["value"] == "<item Ingest Sales>") == in_test
+        assert ("Loads the test list" in load) == in_test
+        assert ('"landing_masked"' in ingest) == in_test
+        assert json.loads(load)["properties"]["activities"][2]["typeProperties"]["batchCount"] == (
+            4 if in_test else 8)
         assert cicd["Parameterised Load"]["folder"] == "Maintenance"
     finally:
         # fabric-cicd's workspace is ours to remove; the stack's pipelines go with the stack's destroy.
