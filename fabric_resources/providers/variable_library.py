@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
@@ -72,7 +72,8 @@ class VariableLibraryArgs(BaseModel):
     description: Annotated[str, Field(max_length=256)] | None = None
     definition: Annotated[str, Field(min_length=2)]
     active_value_set: Annotated[str, Field(min_length=1)] | None = None
-    folder_id: Guid | None = None
+    # None: not managed (the item stays where it is put); "": the workspace root.
+    folder_id: Guid | Literal[""] | None = None
     logical_id: Guid | None = None
     adopt_existing: bool = False
     # Names of the tenant's tags; None: the item's tags are not managed.
@@ -154,6 +155,9 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
     inputs_model = VariableLibraryArgs
     replace_on = ("workspace_id",)
     compared = ("display_name", "description", "definition", "active_value_set", "folder_id", "logical_id")
+    # Unset means not managed: whatever set is active, folder or description stays and is no change;
+    # a logicalId left unset is Fabric's to choose.
+    unmanaged_when_unset = ("description", "active_value_set", "folder_id", "logical_id")
     output_only = ("definition_hash",)
     normalizers: ClassVar[dict[str, Any]] = {
         "workspace_id": lower_id,
@@ -178,15 +182,6 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
                 f"VariableLibrary: 'active_value_set' is '{active}', which the definition does not define; "
                 f"choose one of: {', '.join(content.value_set_names())}"))]
         return []
-
-    def changed_properties(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-        changed = super().changed_properties(olds, news)
-        # Unset means not managed: whatever set is active stays, and is no change.
-        if news.get("active_value_set") is None and "active_value_set" in changed:
-            changed.remove("active_value_set")
-        if news.get("logical_id") is None and "logical_id" in changed:
-            changed.remove("logical_id")  # Fabric's to choose: not managed
-        return changed
 
     @staticmethod
     def _outputs(ws_id: str, item: Any, text: str, props: Mapping[str, Any],
@@ -259,10 +254,10 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
                 f"a variable library named '{name}' already exists in workspace {ws_id} ({reason}) and was not "
                 f"created by this resource (its logicalId is {live_id}); set adopt_existing=True to take it over, "
                 "or rename it")
-        item = self._adopt(ws_id, name, optional_text(props.get("description")), props["definition"],
+        item = self._adopt(ws_id, name, props.get("description"), props["definition"],
                            props.get("active_value_set"), _identity(props), new_id=not ours)
         folder = lower_id(optional_text(props.get("folder_id")))
-        if lower_id(optional_text(item.folder_id)) != folder:
+        if props.get("folder_id") is not None and lower_id(optional_text(item.folder_id)) != folder:
             # Taking over includes the declared folder, in the same `up`.
             with translate_errors(f"moving variable library '{name}' in workspace {ws_id}"):
                 self.client.items.move(ws_id, item_id, target_folder_id=folder)
@@ -278,8 +273,9 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
                 raise FabricProviderError(f"'{name}' is reported as taken in workspace {ws_id} but no variable "
                                           "library has that name; choose another display_name")
             item = libraries.get(ws_id, found.id)
-            if optional_text(item.description) != description:
-                libraries.update(ws_id, item.id, description=description or "")
+            if description is not None and optional_text(item.description) != optional_text(description):
+                # None: the description is not managed; "" clears it.
+                libraries.update(ws_id, item.id, description=optional_text(description) or "")
             live = item.active_value_set_name or DEFAULT_VALUE_SET
             self._put_definition(ws_id, item.id, text, live, active, identity,
                                  update_metadata=new_id and identity is not None)
@@ -317,14 +313,18 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         libraries = self.client.variable_libraries
         ws_id = news["workspace_id"]
         name = news["display_name"]
-        description = optional_text(news.get("description"))
+        # None: not managed, left as it is; "" clears the description / puts the item at the root.
+        declared_description = news.get("description")
+        new_description = declared_description is not None and \
+            optional_text(declared_description) != optional_text(olds.get("description"))
         text = news["definition"]
         norm = self.normalizers
         live_active = olds.get("active_value_set") or DEFAULT_VALUE_SET
         wanted = news.get("active_value_set")
         with translate_errors(f"updating variable library '{name}' ({id_})"):
-            if name != olds.get("display_name") or description != optional_text(olds.get("description")):
-                libraries.update(ws_id, id_, display_name=name, description=description or "")
+            if name != olds.get("display_name") or new_description:
+                libraries.update(ws_id, id_, display_name=name,
+                                 description=(optional_text(declared_description) or "") if new_description else None)
             new_id = news.get("logical_id") is not None and lower_id(news["logical_id"]) != lower_id(
                 olds.get("logical_id"))
             if norm["definition"](text) != norm["definition"](olds.get("definition")) or new_id:
@@ -332,7 +332,7 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
             elif wanted and wanted != live_active:
                 libraries.set_active_value_set(ws_id, id_, wanted)
             new_folder = norm["folder_id"](news.get("folder_id"))
-            if new_folder != norm["folder_id"](olds.get("folder_id")):
+            if news.get("folder_id") is not None and new_folder != norm["folder_id"](olds.get("folder_id")):
                 # Moving is an items-API call (there is no variableLibraries twin for it).
                 self.client.items.move(ws_id, id_, target_folder_id=new_folder)
             item = libraries.get(ws_id, id_)

@@ -8,6 +8,7 @@ an engine round trip; faults are injected through the emulator's control plane.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -206,3 +207,24 @@ def test_a_pipeline_folder_and_description_left_unset_are_not_managed(
     provider.update(created.id, updated.outs, to_root)
     live = client.items.get(workspace, created.id)
     assert not live.folder_id and not live.description
+
+
+def test_a_variable_library_folder_and_description_left_unset_are_not_managed(
+    emulator_env: Any, client: FabricClient, workspace: str
+) -> None:
+    from fabric_resources.providers.variable_library import VariableLibraryProvider
+
+    provider = VariableLibraryProvider()
+    variables = {"variables": [{"name": "server", "type": "String", "value": "dev"}]}
+    news = {"workspace_id": workspace, "display_name": _name("lib"),
+            "definition": json.dumps({"variables.json": json.dumps(variables)})}
+    created = provider.create(checked(provider, news))
+    folder = client.folders.create(workspace, display_name=_name("folder"))
+    client.items.move(workspace, created.id, target_folder_id=folder.id)
+    client.items.update(workspace, created.id, description="described in the portal")
+    read = provider.read(created.id, created.outs)
+    assert provider.diff(created.id, read.outs, checked(provider, news, read.outs)).changes is False
+    renamed = checked(provider, {**news, "display_name": news["display_name"] + "-2"}, read.outs)
+    provider.update(created.id, read.outs, renamed)
+    live = client.items.get(workspace, created.id)
+    assert (live.folder_id, live.description) == (folder.id, "described in the portal")
