@@ -27,9 +27,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fabric_resources.models.items import Item
+if TYPE_CHECKING:
+    # Only for annotations: the program imports the providers too, and must not load every model.
+    from fabric_resources.models.items import Item
 
 __all__ = ["LISTINGS", "ItemListings"]
 
