@@ -76,6 +76,16 @@ def test_scripts_env_gives_the_fixed_passphrase_and_file_backend_to_the_local_st
     """, cwd=checkout, env=env)
     assert unlogged.returncode != 0
     assert not list((checkout / ".pulumi-state").rglob("dev.json*"))
+    # Another project's stack named local (outside this checkout) gets nothing either.
+    elsewhere = tmp_path / "other-project"
+    elsewhere.mkdir()
+    (elsewhere / "Pulumi.yaml").write_text(project_yaml("other"))
+    foreign = shell(f"""
+        source {checkout}/scripts/env
+        pulumi stack init local --non-interactive
+    """, cwd=elsewhere, env=env)
+    assert foreign.returncode != 0
+    assert "PULUMI_ACCESS_TOKEN" in foreign.stdout + foreign.stderr, foreign.stdout + foreign.stderr
     # The user's own passphrase wins over the fixed one, also for local (which then cannot decrypt).
     mine = shell("""
         source scripts/env
