@@ -17,7 +17,7 @@ import pytest
 
 from fabric_resources.client import FabricClient
 from fabric_resources.settings import FabricSettings
-from tests.content_folders import pipeline, wait, write_item
+from tests.content_folders import execute_pipeline, pipeline, wait, write_item
 from tests.e2e.conftest import PulumiCLIError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -131,4 +131,14 @@ def test_one_folder_deployed_to_two_stacks(pulumi_project: Any, emulator: Any, t
     with pytest.raises(PulumiCLIError) as failed:
         test.preview()
     assert "'spark_pool' is a fabric-cicd section this project does not support" in failed.value.result.output
+    assert emulator.stats()["total"] == 0
+
+    # So does a pipeline calling one that is in no item folder and in no map.
+    parameter_file.write_text((ROOT / "pipelines" / "parameter.yml").read_text())
+    write_item(project_dir / "content", "Caller", pipeline(execute_pipeline("run it", str(uuid.uuid4()))))
+    emulator.reset_stats()
+    with pytest.raises(PulumiCLIError) as failed:
+        test.preview()
+    assert "Caller.DataPipeline/pipeline-content.json" in failed.value.result.output
+    assert "is the logicalId of no item in the folder" in failed.value.result.output
     assert emulator.stats()["total"] == 0
