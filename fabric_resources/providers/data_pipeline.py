@@ -11,6 +11,7 @@ count as a change, while an activity edited in the portal does (refresh reads th
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -63,10 +64,39 @@ def canonical_text(text: Any) -> Any:
     """The canonical JSON of definition text (unchanged when it is not valid JSON)."""
     if not isinstance(text, str):
         return text
+    if len(text) <= _MEMO_MAX_TEXT:
+        return _canonical_memo(text)
+    return _canonical_uncached(text)
+
+
+def _canonical_uncached(text: str) -> str:
     try:
         return canonical_json(parse_content(text))
     except DefinitionError:
         return text
+
+
+# A preview canonicalises each definition several times (check, then diff of the state's text and of
+# the new one, which are usually the same text): once per distinct text is enough. Bounded, and only
+# for texts of ordinary size, so a process never holds more than a few megabytes of them.
+_MEMO_MAX_TEXT = 64 * 1024
+_canonical_memo = functools.lru_cache(maxsize=512)(_canonical_uncached)
+
+
+def _content_problem_uncached(text: str) -> str | None:
+    try:
+        validate_content(parse_content(text, source="definition"))
+    except DefinitionError as exc:
+        return str(exc)
+    return None
+
+
+_content_problem_memo = functools.lru_cache(maxsize=512)(_content_problem_uncached)
+
+
+def content_problem(text: str) -> str | None:
+    """Why definition text is not a valid pipeline, or None (validated once per distinct text)."""
+    return _content_problem_memo(text) if len(text) <= _MEMO_MAX_TEXT else _content_problem_uncached(text)
 
 
 class DataPipelineArgs(BaseModel):
@@ -106,10 +136,9 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         text = inputs.get("definition")
         if not isinstance(text, str):
             return []
-        try:
-            validate_content(parse_content(text, source="definition"))
-        except DefinitionError as exc:
-            return [CheckFailure("definition", f"DataPipeline: invalid 'definition': {exc}")]
+        problem = content_problem(text)
+        if problem is not None:
+            return [CheckFailure("definition", f"DataPipeline: invalid 'definition': {problem}")]
         return []
 
     # -- helpers -----------------------------------------------------------------------------
