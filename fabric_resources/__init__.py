@@ -6,8 +6,7 @@ CLI, the provider process -- do not pay for what they do not use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fabric_resources._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -43,14 +42,5 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fabric_resources' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+# Module __getattr__/__dir__ (PEP 562): each name is imported on first use.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -9,8 +9,9 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from fabric_resources.scheduling import parse_utc
+
 from .expressions import to_string
-from .scheduler import parse_utc
 from .store import loads
 
 __all__ = ["QueryError", "public_activity_run", "query_activity_runs", "read_activity_runs"]

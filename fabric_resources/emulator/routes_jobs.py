@@ -33,6 +33,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fabric_resources.scheduling import (
+    MAX_SCHEDULES_PER_ITEM,
+    ScheduleValidationError,
+    validate_configuration,
+)
+
 from .activity_runs import QueryError, query_activity_runs, read_activity_runs
 from .context import EmulatorContext
 from .http import (
@@ -48,7 +54,6 @@ from .http import (
 from .jobs import PIPELINE_ITEM_TYPE, JobEngine, is_pipeline_job_type
 from .routes_items import ItemCall, item_route
 from .routes_workspaces import workspace_scope
-from .scheduler import MAX_SCHEDULES_PER_ITEM, ScheduleValidationError, validate_configuration
 from .store import dumps, loads
 
 if TYPE_CHECKING:

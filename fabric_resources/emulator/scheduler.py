@@ -34,39 +34,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-# The rules a schedule must follow live in fabric_resources.scheduling, shared with the provider
-# (so the emulator refuses exactly what a preview refuses); they are re-exported here.
+# The rules a schedule must follow live in fabric_resources.scheduling, shared with the provider (so
+# the emulator refuses exactly what a preview refuses); their users import them from there.
 from fabric_resources.scheduling import (
-    CRON_MAX_INTERVAL_MINUTES,
-    MAX_SCHEDULES_PER_ITEM,
-    MAX_TIME_SLOTS,
-    SCHEDULE_TYPES,
     WEEK_INDEXES,
     WEEKDAYS,
-    WINDOWS_TO_IANA,
-    ScheduleValidationError,
     parse_times,
     parse_utc,
     parse_weekdays,
-    validate_configuration,
     zone_for,
 )
 
-__all__ = [
-    "CRON_MAX_INTERVAL_MINUTES",
-    "MAX_SCHEDULES_PER_ITEM",
-    "MAX_TIME_SLOTS",
-    "SCHEDULE_TYPES",
-    "WEEKDAYS",
-    "WEEK_INDEXES",
-    "WINDOWS_TO_IANA",
-    "ScheduleValidationError",
-    "Scheduler",
-    "next_fire_time",
-    "parse_utc",
-    "validate_configuration",
-    "zone_for",
-]
+__all__ = ["Scheduler", "next_fire_time"]
 
 log = logging.getLogger(__name__)
 

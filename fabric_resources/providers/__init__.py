@@ -7,8 +7,9 @@ its module, and a program declaring pipelines does not build every other resourc
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fabric_resources._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from fabric_resources.providers._base import FabricProvider, FabricProviderError
@@ -95,14 +96,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fabric_resources.providers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+# Module __getattr__/__dir__ (PEP 562): each name is imported on first use.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

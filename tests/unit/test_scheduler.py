@@ -7,14 +7,8 @@ from typing import Any
 
 import pytest
 
-from fabric_resources.emulator.scheduler import (
-    Scheduler,
-    ScheduleValidationError,
-    next_fire_time,
-    parse_utc,
-    validate_configuration,
-    zone_for,
-)
+from fabric_resources.emulator.scheduler import Scheduler, next_fire_time
+from fabric_resources.scheduling import ScheduleValidationError, parse_utc, validate_configuration, zone_for
 
 
 def utc(text: str) -> datetime:
