@@ -23,6 +23,8 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from fabric_resources.providers._concurrency import MAX_IN_FLIGHT_CEILING
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = PROJECT_ROOT / ".tools" / "pulumi"
 PULUMI = TOOLS_DIR / "bin" / "pulumi"
@@ -76,6 +78,10 @@ def engine_env(
         env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     if pulumi_home is not None:
         env["PULUMI_HOME"] = str(pulumi_home)
+    if not current.get("PULUMI_PARALLEL"):
+        # The engine's default --parallel is four per CPU (8 on two cores), below the providers'
+        # own in-flight limit (fabric:maxInFlight, DECISIONS.md #17), which is what should bound them.
+        env["PULUMI_PARALLEL"] = str(MAX_IN_FLIGHT_CEILING)
     if extra:
         env.update(extra)
     return env

@@ -209,3 +209,11 @@ def test_calls_queued_before_the_widening_are_served_at_once() -> None:
         assert sorted(f.result(15) for f in queued) == list(range(queued_count))
         release.set()
         assert all(f.result(5) for f in busy)
+
+
+def test_the_projects_engine_runs_let_the_in_flight_limit_bound_operations() -> None:
+    from fabric_resources import engine
+
+    assert engine.engine_env("dev", base={})["PULUMI_PARALLEL"] == "64"
+    # A parallelism chosen by the user is theirs.
+    assert "PULUMI_PARALLEL" not in engine.engine_env("dev", base={"PULUMI_PARALLEL": "3"})
