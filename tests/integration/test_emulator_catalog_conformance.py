@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.test_emulator_conformance import SPEC_DIR, Recorder, Spec, require_spec
+from tests.integration.test_emulator_conformance import (
+    SPEC_DIR,
+    Recorder,
+    Spec,
+    example_path,
+    example_query_and_body,
+    require_spec,
+    spec_examples,
+)
 
 IMPLEMENTED = {
     "Tags_ListTags", "Tags_ApplyTags", "Tags_UnapplyTags",
@@ -207,21 +214,8 @@ SWAGGER_FILES = ("platform/swagger.json", "variableLibrary/swagger.json")
 
 
 def _examples() -> list[tuple[str, str]]:
-    require_spec()
-    found = []
-    for name in SWAGGER_FILES:
-        swagger = json.loads((SPEC_DIR / name).read_text())
-        for methods in swagger["paths"].values():
-            for op in methods.values():
-                # Folder examples already replay in test_emulator_conformance.py.
-                if (not isinstance(op, dict) or op.get("operationId") not in IMPLEMENTED
-                        or op["operationId"].startswith("Folders_")):
-                    continue
-                for ref in op.get("x-ms-examples", {}).values():
-                    example = (SPEC_DIR / name).parent / ref["$ref"]
-                    if example.exists():
-                        found.append((op["operationId"], str(example.relative_to(SPEC_DIR))))
-    return found
+    # Folder examples already replay in test_emulator_conformance.py.
+    return spec_examples(SWAGGER_FILES, {op for op in IMPLEMENTED if not op.startswith("Folders_")})
 
 
 def _real_definition(definition: dict[str, Any]) -> dict[str, Any]:
@@ -251,18 +245,8 @@ def test_spec_example_replays(emulator: Any, spec: Spec, api: tuple[requests.Ses
     connection = setup.get(f"{v1}/connections").json()["value"][0]["id"]
     real = {"workspaceId": base.rsplit("/", 1)[-1], "itemId": item, "folderId": folder,
             "variableLibraryId": library["id"], "connectionId": connection}
-    path = operation["template"]
-    for name in re.findall(r"\{([^}]+)\}", path):
-        path = path.replace("{" + name + "}", real[name])
-    query: dict[str, str] = {}
-    body: Any = None
-    for name, value in example.get("parameters", {}).items():
-        where = declared.get(name, {}).get("in")
-        if where == "query" and name != "continuationToken":
-            value = real["folderId"] if name == "rootFolderId" else value
-            query[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        elif where == "body":
-            body = json.loads(json.dumps(value))
+    path = example_path(operation["template"], real)
+    query, body = example_query_and_body(example.get("parameters", {}), declared, real["folderId"])
     if isinstance(body, dict):
         for key in ("parentFolderId", "targetFolderId"):
             if key in body:

@@ -14,7 +14,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,51 @@ def require_spec() -> None:
         raise FileNotFoundError(
             f"the Fabric spec is not at {SPEC_DIR}: keep shared/ beside the checkout or set FABRIC_SPEC_DIR"
         )
+
+
+def spec_examples(swaggers: Iterable[str], operations: Collection[str], *,
+                  every_file: bool = False) -> list[tuple[str, str]]:
+    """(operationId, example file relative to the spec) of every ``x-ms-examples`` entry the given
+    swagger files list for ``operations``. ``every_file``: an example the swagger names but the spec
+    folder lacks fails the collection instead of being passed over."""
+    require_spec()
+    found = []
+    for name in swaggers:
+        swagger_file = SPEC_DIR / name
+        swagger = json.loads(swagger_file.read_text())
+        for methods in swagger["paths"].values():
+            for op in methods.values():
+                if not isinstance(op, dict) or op.get("operationId") not in operations:
+                    continue
+                for ref in op.get("x-ms-examples", {}).values():
+                    example = swagger_file.parent / ref["$ref"]
+                    assert example.exists() or not every_file, example
+                    if example.exists():
+                        found.append((op["operationId"], str(example.relative_to(SPEC_DIR))))
+    return found
+
+
+def example_path(template: str, real: dict[str, str]) -> str:
+    """An operation's path template with each ``{placeholder}`` replaced by the id of a real object."""
+    for name in re.findall(r"\{([^}]+)\}", template):
+        template = template.replace("{" + name + "}", real[name])
+    return template
+
+
+def example_query_and_body(parameters: dict[str, Any], declared: dict[str, Any],
+                           folder_id: str) -> tuple[dict[str, str], Any]:
+    """The query (as strings; ``rootFolderId`` pointed at a real folder, paging tokens dropped) and a
+    copy of the body an example's parameters give, by where the operation declares each one."""
+    query: dict[str, str] = {}
+    body: Any = None
+    for name, value in parameters.items():
+        where = declared.get(name, {}).get("in")
+        if where == "query" and name != "continuationToken":
+            value = folder_id if name == "rootFolderId" else value
+            query[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        elif where == "body":
+            body = json.loads(json.dumps(value))
+    return query, body
 
 
 @pytest.fixture(scope="module")
@@ -297,19 +342,7 @@ def test_every_response_matches_the_spec(emulator: Any, recorder: Recorder) -> N
 
 
 def _examples() -> list[tuple[str, str]]:
-    require_spec()
-    found = []
-    for name in SWAGGERS:
-        swagger = json.loads((SPEC_DIR / name).read_text())
-        for methods in swagger["paths"].values():
-            for op in methods.values():
-                if not isinstance(op, dict) or op.get("operationId") not in IMPLEMENTED:
-                    continue
-                for ref in op.get("x-ms-examples", {}).values():
-                    example = (SPEC_DIR / name).parent / ref["$ref"]
-                    if example.exists():
-                        found.append((op["operationId"], str(example.relative_to(SPEC_DIR))))
-    return found
+    return spec_examples(SWAGGERS, IMPLEMENTED)
 
 
 @pytest.fixture
@@ -347,18 +380,8 @@ def test_spec_example_replays(emulator: Any, spec: Spec, recorder: Recorder, ope
         _wait(setup_api, resp.headers["Location"])
         real["operationId"] = resp.headers["x-ms-operation-id"]
 
-    path = operation["template"]
-    for name in re.findall(r"\{([^}]+)\}", path):
-        path = path.replace("{" + name + "}", real[name])
-    query: dict[str, str] = {}
-    body: Any = None
-    for name, value in params.items():
-        where = declared.get(name, {}).get("in")
-        if where == "query" and name != "continuationToken":
-            value = real["folderId"] if name == "rootFolderId" else value
-            query[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        elif where == "body":
-            body = json.loads(json.dumps(value))
+    path = example_path(operation["template"], real)
+    query, body = example_query_and_body(params, declared, real["folderId"])
     if isinstance(body, dict):
         # Example ids name objects that only exist in Microsoft's tenant: point them at ours.
         for key in ("folderId", "parentFolderId", "targetFolderId"):

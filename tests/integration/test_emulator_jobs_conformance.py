@@ -37,7 +37,9 @@ from tests.integration.test_emulator_conformance import (
     Spec,
     _join,
     _session,
+    example_path,
     require_spec,
+    spec_examples,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -294,19 +296,7 @@ def test_job_operations_match_the_spec(emulator: EmulatorProcess, spec: Spec, re
 
 
 def _examples() -> list[tuple[str, str]]:
-    require_spec()
-    found = []
-    for name in ("platform/swagger.json", "dataPipeline/swagger.json"):
-        swagger = json.loads((SPEC_DIR / name).read_text())
-        for methods in swagger["paths"].values():
-            for op in methods.values():
-                if not isinstance(op, dict) or op.get("operationId") not in JOB_OPERATIONS:
-                    continue
-                for ref in op.get("x-ms-examples", {}).values():
-                    example = (SPEC_DIR / name).parent / ref["$ref"]
-                    assert example.exists(), example
-                    found.append((op["operationId"], str(example.relative_to(SPEC_DIR))))
-    return found
+    return spec_examples(("platform/swagger.json", "dataPipeline/swagger.json"), JOB_OPERATIONS, every_file=True)
 
 
 def test_every_job_operation_has_examples() -> None:
@@ -342,9 +332,7 @@ def test_job_example_replays(emulator: EmulatorProcess, spec: Spec, recorder: Re
             assert made.status_code == 201, made.text
             real["scheduleId"] = made.json()["id"]
 
-        path = operation["template"]
-        for name in re.findall(r"\{([^}]+)\}", path):
-            path = path.replace("{" + name + "}", real[name])
+        path = example_path(operation["template"], real)
         body = next((value for name, value in params.items() if declared.get(name, {}).get("in") == "body"), None)
         resp = api.request(operation["method"], f"{v1}{path}", json=body)
 
