@@ -7,23 +7,15 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from fabric_resources.providers import _base
 from fabric_resources.providers.folder import FolderProvider
+from tests.unit.conftest import failures_of
 
 WS = "0b2f1c5e-3a4d-4e8f-9b1a-2c3d4e5f6a7b"
 PARENT = "1C3F2D6E-4B5E-4F90-8C2B-3D4E5F6A7B8C"
 
 
-@pytest.fixture(autouse=True)
-def no_clients() -> Any:
-    """check and diff must never build a client."""
-    before = dict(_base._CLIENTS)
-    yield
-    assert before == _base._CLIENTS
-
-
-def failures_of(result: Any) -> dict[str, str]:
-    return {f.property: f.reason for f in result.failures}
+# check and diff must never build a client: every test here runs under the no_clients fixture.
+pytestmark = pytest.mark.usefixtures("no_clients")
 
 
 @pytest.mark.parametrize(("name", "problem"), [

@@ -28,6 +28,7 @@ from fabric_resources.providers.data_pipeline import (
 from fabric_resources.providers.role_assignment import WorkspaceRoleAssignmentProvider
 from fabric_resources.providers.schedule import PipelineScheduleProvider
 from fabric_resources.providers.workspace import WorkspaceProvider
+from tests.unit.conftest import failures_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WS = "0b2f1c5e-3a4d-4e8f-9b1a-2c3d4e5f6a7b"
@@ -50,16 +51,8 @@ CONTENT: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_clients() -> Any:
-    """check and diff must never build a client (that is what "no API call" rests on)."""
-    before = dict(_base._CLIENTS)
-    yield
-    assert before == _base._CLIENTS
-
-
-def failures_of(result: Any) -> dict[str, str]:
-    return {f.property: f.reason for f in result.failures}
+# check and diff must never build a client: every test here runs under the no_clients fixture.
+pytestmark = pytest.mark.usefixtures("no_clients")
 
 
 def pipeline_inputs(**changes: Any) -> dict[str, Any]:
