@@ -21,21 +21,11 @@ from fabric_resources.providers.schedule import PipelineScheduleProvider
 from fabric_resources.providers.workspace import WorkspaceProvider
 from fabric_resources.settings import FabricSettings
 from tests.conftest import EmulatorProcess
+from tests.integration.conftest import direct
 
 F2 = "0f084df7-c13d-451b-af5f-ed0c466403b2"
 HOURLY = {"type": "Cron", "interval": 60, "startDateTime": "2025-01-01T00:00:00Z",
           "endDateTime": "2035-01-01T00:00:00Z", "localTimeZoneId": "UTC"}
-
-
-def direct(provider_class: type[Any], client: FabricClient) -> Any:
-    """The real provider with the client handed in (configure() is the engine's way)."""
-
-    class Direct(provider_class):  # type: ignore[misc, valid-type]
-        @property
-        def client(self) -> FabricClient:
-            return client
-
-    return Direct()
 
 
 def client_as(emulator: EmulatorProcess, **who: str) -> FabricClient:

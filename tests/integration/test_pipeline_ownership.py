@@ -21,6 +21,7 @@ from fabric_resources.providers.data_pipeline import DataPipelineProvider, live_
 from fabric_resources.providers.variable_library import VariableLibraryProvider
 from fabric_resources.settings import FabricSettings
 from tests.conftest import EmulatorProcess
+from tests.integration.conftest import direct
 
 ITEMS_POST = "POST /v1/workspaces/{workspaceId}/items"
 
@@ -28,17 +29,6 @@ ITEMS_POST = "POST /v1/workspaces/{workspaceId}/items"
 def content(seconds: int) -> dict[str, Any]:
     return {"properties": {"activities": [
         {"name": "Wait", "type": "Wait", "typeProperties": {"waitTimeInSeconds": seconds}}]}}
-
-
-class DirectProvider(DataPipelineProvider):
-    """The real provider with the client handed in (configure() is the engine's way; this is ours)."""
-
-    def __init__(self, client: FabricClient) -> None:
-        self._direct = client
-
-    @property
-    def client(self) -> FabricClient:
-        return self._direct
 
 
 def props(ws_id: str, logical_id: str | None, seconds: int = 3, **more: Any) -> dict[str, Any]:
@@ -70,7 +60,7 @@ def pipelines(client: FabricClient, ws_id: str) -> list[str]:
 
 
 def test_create_stamps_the_logical_id_and_read_reports_it(client: FabricClient, workspace: str) -> None:
-    provider = DirectProvider(client)
+    provider = direct(DataPipelineProvider, client)
     lid = str(uuid.uuid4())
     created = provider.create(props(workspace, lid))
     assert created.outs["logical_id"] == lid
@@ -85,7 +75,7 @@ def test_an_item_with_our_logical_id_is_taken_over_and_converged(
     lid = str(uuid.uuid4())
     folder = client.folders.create(workspace, display_name="Sales")
     existing = made_elsewhere(client, workspace, lid, seconds=42)  # an interrupted run's older version
-    created = DirectProvider(client).create(props(workspace, lid, seconds=3, folder_id=folder.id))
+    created = direct(DataPipelineProvider, client).create(props(workspace, lid, seconds=3, folder_id=folder.id))
     assert created.id == existing
     seconds, logical_id, item = live(client, workspace, existing)
     assert (seconds, logical_id, item.description, item.folder_id) == (3, lid, "declared", folder.id)
@@ -104,7 +94,7 @@ def test_an_item_with_another_or_no_logical_id_is_refused_untouched(client: Fabr
         emulator.reset_stats()
         mine = str(uuid.uuid4())
         with pytest.raises(FabricProviderError) as err:
-            DirectProvider(client).create(props(workspace, mine, display_name=name))
+            direct(DataPipelineProvider, client).create(props(workspace, mine, display_name=name))
         message = str(err.value)
         assert "ItemDisplayNameAlreadyInUse" in message and "requestId=" in message
         assert "adopt_existing=True" in message and mine in message
@@ -121,7 +111,7 @@ def test_adoption_converges_definition_logical_id_and_folder_in_one_create(clien
     folder = client.folders.create(workspace, display_name="Adopted")
     existing = made_elsewhere(client, workspace, str(uuid.uuid4()), seconds=42)
     lid = str(uuid.uuid4())
-    created = DirectProvider(client).create(props(workspace, lid, folder_id=folder.id, adopt_existing=True))
+    created = direct(DataPipelineProvider, client).create(props(workspace, lid, folder_id=folder.id, adopt_existing=True))
     assert created.id == existing
     seconds, logical_id, item = live(client, workspace, existing)
     assert (seconds, logical_id, item.folder_id) == (3, lid, folder.id)
@@ -130,7 +120,7 @@ def test_adoption_converges_definition_logical_id_and_folder_in_one_create(clien
 
 def test_a_lost_answer_settled_by_lookup_proves_ownership(client: FabricClient, workspace: str,
                                                           emulator: EmulatorProcess) -> None:
-    provider = DirectProvider(client)
+    provider = direct(DataPipelineProvider, client)
     # The create is done but its answer lost: found by name, ours, nothing to change.
     lid = str(uuid.uuid4())
     with emulator.config(fault_route=ITEMS_POST, drop_after_rate=1.0):
@@ -157,7 +147,7 @@ def test_a_create_that_ends_without_a_result_finds_its_item(client: FabricClient
                                                             emulator: EmulatorProcess) -> None:
     lid = str(uuid.uuid4())
     with emulator.config(lro_mode="always", lro_no_result=True, lro_duration_seconds=0.1):
-        created = DirectProvider(client).create(props(workspace, lid))
+        created = direct(DataPipelineProvider, client).create(props(workspace, lid))
     assert pipelines(client, workspace) == [created.id]
     assert live(client, workspace, created.id)[1] == lid
 
@@ -169,7 +159,7 @@ def test_a_create_past_its_deadline_is_taken_over_by_the_next_attempt(emulator: 
     with FabricClient(settings, lro_timeout=0.3) as impatient, FabricClient(settings) as client:
         with emulator.config(lro_mode="always", lro_duration_seconds=1.5):
             with pytest.raises(FabricProviderError) as err:
-                DirectProvider(impatient).create(props(workspace, lid))
+                direct(DataPipelineProvider, impatient).create(props(workspace, lid))
             assert "deadline" in str(err.value)
             # The operation completes after the deadline: the item exists, outside any state.
             for _ in range(100):
@@ -179,7 +169,7 @@ def test_a_create_past_its_deadline_is_taken_over_by_the_next_attempt(emulator: 
         orphan = pipelines(client, workspace)
         assert len(orphan) == 1
         # The next `up` creates again: the item carries our logicalId, so it is ours.
-        again = DirectProvider(client).create(props(workspace, lid, seconds=4))
+        again = direct(DataPipelineProvider, client).create(props(workspace, lid, seconds=4))
         assert again.id == orphan[0] and pipelines(client, workspace) == orphan
         assert live(client, workspace, again.id)[:2] == (4, lid)
 
@@ -190,9 +180,9 @@ def test_a_renamed_item_with_our_logical_id_is_not_taken_silently(client: Fabric
     lid = str(uuid.uuid4())
     holder = made_elsewhere(client, workspace, lid, name="Renamed")
     with pytest.raises(FabricProviderError) as err:
-        DirectProvider(client).create(props(workspace, lid))
+        direct(DataPipelineProvider, client).create(props(workspace, lid))
     assert "ItemLogicalIdAlreadyInUse" in str(err.value) and holder in str(err.value)
-    adopted = DirectProvider(client).create(props(workspace, lid, adopt_existing=True))
+    adopted = direct(DataPipelineProvider, client).create(props(workspace, lid, adopt_existing=True))
     assert adopted.id == holder and live(client, workspace, holder)[2].display_name == "Ingest"
 
 
@@ -201,15 +191,6 @@ def test_a_renamed_item_with_our_logical_id_is_not_taken_silently(client: Fabric
 
 LIBRARY = {"variables.json": json.dumps({"variables": [{"name": "n", "type": "Integer", "value": 1}]}),
            "settings.json": json.dumps({"valueSetsOrder": []})}
-
-
-class DirectLibraries(VariableLibraryProvider):
-    def __init__(self, client: FabricClient) -> None:
-        self._direct = client
-
-    @property
-    def client(self) -> FabricClient:
-        return self._direct
 
 
 def lib_props(ws_id: str, logical_id: str, value: int = 1, **more: Any) -> dict[str, Any]:
@@ -237,7 +218,7 @@ def live_library(client: FabricClient, ws_id: str, item_id: str) -> tuple[int, s
 def test_a_variable_library_carries_a_logical_id_and_is_taken_over_by_it(
     client: FabricClient, workspace: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    provider = DirectLibraries(client)
+    provider = direct(VariableLibraryProvider, client)
     lid = str(uuid.uuid4())
     created = provider.create(lib_props(workspace, lid))
     assert created.outs["logical_id"] == lid and live_library(client, workspace, created.id)[1] == lid
@@ -259,7 +240,7 @@ def test_a_variable_library_carries_a_logical_id_and_is_taken_over_by_it(
 
 def test_a_foreign_variable_library_is_refused_unless_adopted(client: FabricClient, workspace: str) -> None:
     theirs = library_made_elsewhere(client, workspace, str(uuid.uuid4()))
-    provider = DirectLibraries(client)
+    provider = direct(VariableLibraryProvider, client)
     mine = str(uuid.uuid4())
     with pytest.raises(FabricProviderError) as err:
         provider.create(lib_props(workspace, mine, value=9))
