@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import requests
 
+from tests.integration import test_emulator_conformance as conformance
 from tests.integration.test_emulator_conformance import (
     SPEC_DIR,
     Recorder,
     Spec,
     example_path,
     example_query_and_body,
-    require_spec,
     spec_examples,
 )
 
@@ -58,10 +58,9 @@ def library_definition(*, value_sets: dict[str, dict[str, Any]] | None = None) -
     return {"format": "VariableLibraryV1", "parts": parts}
 
 
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    require_spec()
-    return Spec(SPEC_DIR)
+# The conformance module's fixture, read through the module (an imported name would be shadowed by
+# the parameters requesting it).
+spec = conformance.spec
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ import pytest
 import requests
 
 from tests.conftest import EmulatorProcess
+from tests.integration import test_emulator_conformance as conformance
 from tests.integration.test_emulator_conformance import (
     SPEC_DIR,
     Recorder,
@@ -38,7 +38,6 @@ from tests.integration.test_emulator_conformance import (
     _join,
     _session,
     example_path,
-    require_spec,
     spec_examples,
 )
 
@@ -84,26 +83,12 @@ WINDOW = {"startDateTime": "2030-01-01T00:00:00Z", "endDateTime": "2031-01-01T00
           "localTimeZoneId": "Central Standard Time"}
 
 
-# -- fixtures (the conformance module's, re-declared: importing fixtures by name trips the linter) --
+# -- fixtures: the conformance module's own, read through the module (an imported fixture name would
+# be shadowed by the test parameters that request it, which the linter refuses) ---------------------
 
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    require_spec()
-    return Spec(SPEC_DIR)
-
-
-@pytest.fixture
-def recorder(spec: Spec) -> Recorder:
-    return Recorder(spec)
-
-
-@pytest.fixture
-def replay_workspace(emulator: EmulatorProcess) -> Iterator[tuple[requests.Session, str]]:
-    setup = emulator.session()
-    ws = setup.post(f"{emulator.api_url}/workspaces", json={"displayName": f"jobex-{uuid.uuid4().hex[:10]}"}).json()["id"]
-    yield setup, ws
-    setup.delete(f"{emulator.api_url}/workspaces/{ws}")
+spec = conformance.spec
+recorder = conformance.recorder
+replay_workspace = conformance.replay_workspace
 
 
 # -- checks -----------------------------------------------------------------------------------------
