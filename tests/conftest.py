@@ -60,6 +60,17 @@ class _CASession(requests.Session):
         self.verify = ca_cert
 
 
+class _InfoText:
+    """A connection fact the running emulator wrote to emulator.json, as text, read under the name of
+    the attribute holding it (``api_url = _InfoText()`` reads ``"api_url"``)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    def __get__(self, process: EmulatorProcess, owner: type | None = None) -> str:
+        return str(process._info[self.key])
+
+
 class EmulatorProcess:
     """One emulator subprocess serving a data directory."""
 
@@ -138,25 +149,11 @@ class EmulatorProcess:
     def info(self) -> dict[str, Any]:
         return dict(self._info)
 
-    @property
-    def api_url(self) -> str:
-        return str(self._info["api_url"])
-
-    @property
-    def authority(self) -> str:
-        return str(self._info["authority"])
-
-    @property
-    def tenant_id(self) -> str:
-        return str(self._info["tenant_id"])
-
-    @property
-    def ca_cert(self) -> str:
-        return str(self._info["ca_cert"])
-
-    @property
-    def admin_url(self) -> str:
-        return str(self._info["admin_url"])
+    api_url = _InfoText()
+    authority = _InfoText()
+    tenant_id = _InfoText()
+    ca_cert = _InfoText()
+    admin_url = _InfoText()
 
     @property
     def base_url(self) -> str:
