@@ -36,6 +36,12 @@ def make_pipelines(client: FabricClient, ws: str, count: int) -> dict[str, str]:
     return made
 
 
+def listed_name(listings: ItemListings, client: Any, ws: str, item_id: str) -> str | None:
+    """The display name the listings give for a pipeline, None when they do not list it."""
+    found = listings.item(client, ws, item_id, type="DataPipeline")
+    return None if found is None else found.display_name
+
+
 def routes(emulator: Any) -> dict[str, int]:
     return dict(emulator.stats()["by_route"])
 
@@ -70,25 +76,22 @@ def test_a_listing_expires_after_max_age(emulator: Any, client: FabricClient, wo
     clock = Clock()
     listings = ItemListings(max_age=15.0, clock=clock)
     item_id = next(iter(make_pipelines(client, workspace, 1)))
-    assert listings.item(client, workspace, item_id, type="DataPipeline") is not None
+    assert listed_name(listings, client, workspace, item_id) == "listed 00"
     client.items.update(workspace, item_id, display_name="renamed in the portal")
     clock.now += 15.0
-    found = listings.item(client, workspace, item_id, type="DataPipeline")
-    assert found is not None and found.display_name == "listed 00"  # still young: the same listing
+    assert listed_name(listings, client, workspace, item_id) == "listed 00"  # still young: the same listing
     clock.now += 0.1
-    found = listings.item(client, workspace, item_id, type="DataPipeline")
-    assert found is not None and found.display_name == "renamed in the portal"
+    assert listed_name(listings, client, workspace, item_id) == "renamed in the portal"
     assert listings.fetches == 2
 
 
 def test_a_write_discards_the_listings(client: FabricClient, workspace: str) -> None:
     listings = ItemListings()
     item_id = next(iter(make_pipelines(client, workspace, 1)))
-    assert listings.item(client, workspace, item_id, type="DataPipeline") is not None
+    assert listed_name(listings, client, workspace, item_id) == "listed 00"
     client.items.update(workspace, item_id, display_name="renamed by this process")
     listings.invalidate()
-    found = listings.item(client, workspace, item_id, type="DataPipeline")
-    assert found is not None and found.display_name == "renamed by this process"
+    assert listed_name(listings, client, workspace, item_id) == "renamed by this process"
     assert listings.fetches == 2
 
 
@@ -118,8 +121,7 @@ def test_a_listing_in_flight_across_a_write_is_not_kept(client: FabricClient, wo
     write_done.set()
     before = reader.result(5)
     assert before is not None and before.display_name == "listed 00"  # the read that was waiting for it
-    after = listings.item(slow, workspace, item_id, type="DataPipeline")
-    assert after is not None and after.display_name == "renamed during the listing"
+    assert listed_name(listings, slow, workspace, item_id) == "renamed during the listing"
     assert listings.fetches == 2
 
 
