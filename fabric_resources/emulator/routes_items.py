@@ -33,7 +33,7 @@ from .http import (
 )
 from .payloads import decode_payload
 from .routes_operations import APPLIERS, start_operation, wants_lro
-from .routes_workspaces import delete_item_rows, workspace_scope
+from .routes_workspaces import delete_item_rows, workspace_object_scope, workspace_scope
 from .store import dumps, find_item, loads
 
 if TYPE_CHECKING:
@@ -686,8 +686,7 @@ async def list_folders(request: Request) -> Response:
 
 
 async def get_folder(request: Request) -> Response:
-    ctx, principal, workspace_id = workspace_scope(request)
-    folder_id = _folder_id_of(request)
+    ctx, principal, workspace_id, folder_id = workspace_object_scope(request, _folder_id_of)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, principal, "Viewer")
         data = _load_folder(conn, workspace_id, folder_id)
@@ -695,8 +694,7 @@ async def get_folder(request: Request) -> Response:
 
 
 async def update_folder(request: Request) -> Response:
-    ctx, principal, workspace_id = workspace_scope(request)
-    folder_id = _folder_id_of(request)
+    ctx, principal, workspace_id, folder_id = workspace_object_scope(request, _folder_id_of)
     body = await json_body(request)
     name = _folder_name(body)
     with ctx.store.tx() as conn:
@@ -709,8 +707,7 @@ async def update_folder(request: Request) -> Response:
 
 
 async def delete_folder(request: Request) -> Response:
-    ctx, principal, workspace_id = workspace_scope(request)
-    folder_id = _folder_id_of(request)
+    ctx, principal, workspace_id, folder_id = workspace_object_scope(request, _folder_id_of)
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, principal, "Contributor")
         _load_folder(conn, workspace_id, folder_id)
@@ -725,8 +722,7 @@ async def delete_folder(request: Request) -> Response:
 
 
 async def move_folder(request: Request) -> Response:
-    ctx, principal, workspace_id = workspace_scope(request)
-    folder_id = _folder_id_of(request)
+    ctx, principal, workspace_id, folder_id = workspace_object_scope(request, _folder_id_of)
     body = await json_body(request, required=False)
     target_raw = opt_str(body, "targetFolderId")
     if target_raw is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -67,6 +68,15 @@ def workspace_scope(request: Request) -> tuple[EmulatorContext, Principal, str]:
     ctx = ctx_of(request)
     principal: Principal = principal_of(request)
     return ctx, principal, workspace_id_of(request)
+
+
+def workspace_object_scope(
+    request: Request, id_of: Callable[[Request], str]
+) -> tuple[EmulatorContext, Principal, str, str]:
+    """``workspace_scope`` and the id of the one object the path names (a folder, a role assignment),
+    parsed last: 401 for no caller, then 404 for a malformed workspace id, then for the object's."""
+    ctx, principal, workspace_id = workspace_scope(request)
+    return ctx, principal, workspace_id, id_of(request)
 
 
 # -- capacities ---------------------------------------------------------------------------------
@@ -394,8 +404,7 @@ async def list_role_assignments(request: Request) -> Response:
 
 
 async def get_role_assignment(request: Request) -> Response:
-    ctx, caller, workspace_id = workspace_scope(request)
-    assignment_id = _assignment_id_of(request)
+    ctx, caller, workspace_id, assignment_id = workspace_object_scope(request, _assignment_id_of)
     with ctx.store.read() as conn:
         require_role(ctx, conn, workspace_id, caller, "Member")
         row = _load_assignment(conn, workspace_id, assignment_id)
@@ -403,8 +412,7 @@ async def get_role_assignment(request: Request) -> Response:
 
 
 async def update_role_assignment(request: Request) -> Response:
-    ctx, caller, workspace_id = workspace_scope(request)
-    assignment_id = _assignment_id_of(request)
+    ctx, caller, workspace_id, assignment_id = workspace_object_scope(request, _assignment_id_of)
     body = await json_body(request)
     role = _role_field(body)
     with ctx.store.tx() as conn:
@@ -419,8 +427,7 @@ async def update_role_assignment(request: Request) -> Response:
 
 
 async def delete_role_assignment(request: Request) -> Response:
-    ctx, caller, workspace_id = workspace_scope(request)
-    assignment_id = _assignment_id_of(request)
+    ctx, caller, workspace_id, assignment_id = workspace_object_scope(request, _assignment_id_of)
     with ctx.store.tx() as conn:
         require_role(ctx, conn, workspace_id, caller, "Admin")
         row = _load_assignment(conn, workspace_id, assignment_id)
