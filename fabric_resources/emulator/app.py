@@ -213,6 +213,17 @@ class V1Gate:
             finally:
                 await _cut_connection(send)
             return
+        held = float(ctx.cfg("latency_after_ms") or 0) if faulty else 0.0
+        if held > 0:
+            # The work is done and committed; its answer is held back: the window in which a killed
+            # client has made an object it never learns about.
+            async def send_late(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await asyncio.sleep(held / 1000.0)
+                await send_with_id(message)
+
+            await self.app(scope, receive, send_late)
+            return
         await self.app(scope, receive, send_with_id)
 
 

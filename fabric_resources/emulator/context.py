@@ -36,6 +36,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Faults: fraction of /v1 requests answered 500/503, added latency, connections dropped.
     "error_rate": 0.0,
     "latency_ms": 0,
+    # Delay between a request's work being committed and its answer being sent.
+    "latency_after_ms": 0,
     "drop_rate": 0.0,
     # Fraction of /v1 requests that are handled (the work is done and committed) whose answer is then
     # lost: the connection closes before the response is complete. What a retrying client must survive.

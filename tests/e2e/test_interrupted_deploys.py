@@ -5,17 +5,20 @@ killed with SIGKILL, as a cancelled CI job or a closed laptop would, at three mo
 of 44 pipelines exist, while the workspace is being created, and while schedules are being created.
 Then `pulumi cancel` and a plain `pulumi up`, with no flag and no code edit: exactly the declared
 objects exist, each once and each in the state, `preview --expect-no-changes` is clean and `destroy`
-leaves nothing. The emulator's `latency_ms`, narrowed by `fault_route`, holds the window open. And
+leaves nothing. The emulator's `latency_ms` / `latency_after_ms` (answers held back after the work
+is committed), narrowed by `fault_route`, hold the window open. And
 the negative: a same-named pipeline made outside the stack is still refused, with the fix named.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,17 +67,67 @@ def deploy(pulumi_project: Callable[..., PulumiProject], name: str, pipelines: i
                                            "fabric-e2e:schedules": str(schedules)})
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (from /proc), the engine's plugins included."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def kill_when(project: PulumiProject, proc: Any, ready: Callable[[], bool], what: str,
               timeout: float = 240) -> None:
-    """SIGKILL the command's whole process group as soon as ``ready()``."""
+    """SIGKILL the whole deployment as soon as ``ready()``: the CLI's process group (CLI, language
+    host, program) and the process group of each plugin the engine started (it gives the
+    dynamic-provider process a group of its own), as a CI runner killing the job's processes does."""
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, f"`pulumi up` ended before {what}:\n{project.output_so_far(proc)}"
         assert time.monotonic() < deadline, f"{what} never happened:\n{project.output_so_far(proc)}"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    tree = descendants(proc.pid)
+    groups = {proc.pid} | {os.getpgid(p) for p in tree if alive(p)}
+    assert any("pulumi.dynamic" in Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in tree
+               if alive(p)), "the provider process should be running"
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
     result = project.wait(proc, timeout=30)
     assert result.returncode == -signal.SIGKILL, result.describe()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in tree if alive(p)], "a process of the killed deployment survived"
+    repair_checkpoint_metadata(project)
+
+
+def repair_checkpoint_metadata(project: PulumiProject) -> None:
+    """Pulumi's file backend writes a checkpoint and then, separately, its `.attrs` metadata file; a
+    SIGKILL between the two leaves that file empty, and every later command fails with "failed to
+    load checkpoint: EOF" (Pulumi's behaviour, not ours: the checkpoint itself is whole). Deleting the
+    empty file is the manual fix a user applies; it is applied here and nothing else is touched."""
+    backend = Path(project.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    for attrs in backend.glob(f".pulumi/stacks/*/{project.stack}.json.attrs"):
+        if attrs.stat().st_size == 0:
+            print(f"repaired: {attrs.name} was left empty by the kill")
+            attrs.unlink()
 
 
 def of_type(project: PulumiProject, suffix: str) -> list[dict[str, Any]]:
@@ -146,17 +199,11 @@ def test_sigkill_during_the_workspace_create(pulumi_project: Callable[..., Pulum
     project = deploy(pulumi_project, name, 3)
     emulator.reset_stats()
 
-    def workspace_create_sent() -> bool:
-        return bool(emulator.stats()["by_route"].get("POST /v1/workspaces"))
-
-    # The create waits 2 s in the emulator, then is carried out although its caller is gone.
-    with emulator.config(fault_route="POST /v1/workspaces", latency_ms=2000):
+    # The workspace is created at once, its answer held back 5 s: killed in between, the create is
+    # done and nobody records it.
+    with emulator.config(fault_route="POST /v1/workspaces", latency_after_ms=5000):
         proc = project.start("up", "--yes")
-        kill_when(project, proc, workspace_create_sent, "the workspace create")
-        deadline = time.monotonic() + 20
-        while not workspaces_named(fabric, name):
-            assert time.monotonic() < deadline, "the workspace create never completed"
-            time.sleep(0.1)
+        kill_when(project, proc, lambda: bool(workspaces_named(fabric, name)), "the workspace create")
     assert of_type(project, ":Workspace") == []  # created, but not in the state
 
     output = resume(project)
@@ -169,16 +216,15 @@ def test_sigkill_during_schedule_creation(pulumi_project: Callable[..., PulumiPr
                                           emulator: EmulatorProcess, fabric: FabricClient) -> None:
     name = f"Killed sch {uuid.uuid4().hex[:6]}"
     project = deploy(pulumi_project, name, 4, schedules=4)
-    emulator.reset_stats()
-    route = "POST /v1/workspaces/{workspaceId}/items/{itemId}/jobs/{jobType}/schedules"
 
-    def schedules_sent() -> bool:
-        return emulator.stats()["by_route"].get(route, 0) >= 2
+    def two_schedules_exist() -> bool:
+        found = workspaces_named(fabric, name)
+        return bool(found) and sum(1 for i in fabric.items.list(found[0])
+                                   for _ in fabric.schedules.list(found[0], i.id)) >= 2
 
-    with emulator.config(fault_route="POST */schedules", latency_ms=1500):
+    with emulator.config(fault_route="POST */schedules", latency_after_ms=3000):
         proc = project.start("up", "--yes")
-        kill_when(project, proc, schedules_sent, "two schedule creates")
-        time.sleep(2)  # the emulator finishes what it was sent; nobody records it
+        kill_when(project, proc, two_schedules_exist, "two schedule creates")
     [ws_id] = workspaces_named(fabric, name)
     live = {s.id for i in fabric.items.list(ws_id) for s in fabric.schedules.list(ws_id, i.id)}
     assert len(live) >= 2 and len(of_type(project, ":PipelineSchedule")) < len(live)
