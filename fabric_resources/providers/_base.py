@@ -26,7 +26,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+)
 from pulumi.runtime import rpc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -125,6 +132,17 @@ def allow_not_found(action: str, call: Callable[[], T]) -> T | None:
             return call()
         except NotFoundError:
             return None
+
+
+def read_outputs(id_: str, action: str, fetch: Callable[[], T], outputs: Callable[[T], dict[str, Any]]) -> ReadResult:
+    """The ReadResult of a resource whose outputs are also its inputs: an empty id when ``fetch``
+    finds the object gone (the engine then drops it from the stack), else its outputs returned as
+    the inputs too, so that a refresh shows drift (``read`` must return inputs)."""
+    found = allow_not_found(action, fetch)
+    if found is None:
+        return ReadResult("", {})
+    outs = outputs(found)
+    return ReadResult(id_, outs, dict(outs))
 
 
 # Fixed forever: changing it would change every derived logicalId, and with it which live items a

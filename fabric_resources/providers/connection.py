@@ -20,7 +20,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.errors import FabricError, describe_error
-from fabric_resources.providers._base import FabricProvider, allow_not_found, contains_unknown
+from fabric_resources.providers._base import FabricProvider, contains_unknown, read_outputs
 
 __all__ = ["ConnectionLookup", "ConnectionLookupArgs", "ConnectionLookupProvider", "close_matches",
            "lookup_connection"]
@@ -101,11 +101,7 @@ class ConnectionLookupProvider(FabricProvider):
         return CreateResult(str(props["connection_id"]), outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        connection = allow_not_found(f"reading connection {id_}", lambda: self.client.connections.get(id_))
-        if connection is None:
-            return ReadResult("", {})
-        outs = self._outputs(connection)
-        return ReadResult(id_, outs, dict(outs))
+        return read_outputs(id_, f"reading connection {id_}", lambda: self.client.connections.get(id_), self._outputs)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         outs = {k: news.get(k) for k in ("display_name", "connection_id", "connection_type", "connectivity_type")}

@@ -24,6 +24,7 @@ from fabric_resources.providers._base import (
     describe_error,
     lower_id,
     optional_text,
+    read_outputs,
     translate_errors,
 )
 
@@ -104,12 +105,9 @@ class FolderProvider(FabricProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws_id = props["workspace_id"]
-        folder = allow_not_found(f"reading folder {id_} in workspace {ws_id}",
-                                 lambda: self.client.folders.get(ws_id, id_))
-        if folder is None:
-            return ReadResult("", {})
-        outs = self._outputs(ws_id, folder, props)
-        return ReadResult(id_, outs, dict(outs))
+        return read_outputs(id_, f"reading folder {id_} in workspace {ws_id}",
+                            lambda: self.client.folders.get(ws_id, id_),
+                            lambda folder: self._outputs(ws_id, folder, props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         folders = self.client.folders

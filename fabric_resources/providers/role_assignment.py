@@ -21,6 +21,7 @@ from fabric_resources.providers._base import (
     allow_not_found,
     describe_error,
     lower_id,
+    read_outputs,
     translate_errors,
 )
 
@@ -132,12 +133,9 @@ class WorkspaceRoleAssignmentProvider(FabricProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws_id = props["workspace_id"]
-        assignment = allow_not_found(f"reading role assignment {id_} in workspace {ws_id}",
-                                     lambda: self.client.role_assignments.get(ws_id, id_))
-        if assignment is None:
-            return ReadResult("", {})
-        outs = self._outputs(ws_id, assignment, props)
-        return ReadResult(id_, outs, dict(outs))
+        return read_outputs(id_, f"reading role assignment {id_} in workspace {ws_id}",
+                            lambda: self.client.role_assignments.get(ws_id, id_),
+                            lambda assignment: self._outputs(ws_id, assignment, props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         ws_id = news["workspace_id"]

@@ -25,6 +25,7 @@ from fabric_resources.providers._base import (
     contains_unknown,
     holds_outputs,
     lower_id,
+    read_outputs,
     translate_errors,
 )
 from fabric_resources.scheduling import ScheduleValidationError, validate_configuration
@@ -190,12 +191,9 @@ class PipelineScheduleProvider(FabricProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws_id, item_id, job_type = self._owner(props)
-        schedule = allow_not_found(f"reading schedule {id_} of pipeline {item_id}",
-                                   lambda: self.client.schedules.get(ws_id, item_id, id_, job_type=job_type))
-        if schedule is None:
-            return ReadResult("", {})
-        outs = self._outputs(props, schedule)
-        return ReadResult(id_, outs, dict(outs))
+        return read_outputs(id_, f"reading schedule {id_} of pipeline {item_id}",
+                            lambda: self.client.schedules.get(ws_id, item_id, id_, job_type=job_type),
+                            lambda schedule: self._outputs(props, schedule))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         ws_id, item_id, job_type = self._owner(news)

@@ -16,6 +16,7 @@ from fabric_resources.providers._base import (
     allow_not_found,
     describe_error,
     optional_text,
+    read_outputs,
     translate_errors,
 )
 
@@ -182,11 +183,8 @@ class WorkspaceProvider(FabricProvider):
             return workspaces.unassign_from_capacity(ws_id, wait=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        ws = allow_not_found(f"reading workspace {id_}", lambda: self.client.workspaces.get(id_))
-        if ws is None:
-            return ReadResult("", {})
-        outs = self._outputs(ws, props.get("adopt_existing"))
-        return ReadResult(id_, outs, dict(outs))
+        return read_outputs(id_, f"reading workspace {id_}", lambda: self.client.workspaces.get(id_),
+                            lambda ws: self._outputs(ws, props.get("adopt_existing")))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self.client
