@@ -98,15 +98,18 @@ class WorkspaceContent(pulumi.ComponentResource):
         plan = plan_folder(folder, environment=env, parameters=parameters, mapped_ids=_stand_ins(mapped),
                            named_items=_stand_ins(reference_names))
 
-        child = pulumi.ResourceOptions(parent=self)
-        self.folders: dict[str, Folder] = {}
-        for folder_path in folder.folders:  # parents first
-            parent_path, _, display_name = folder_path.rpartition("/")
+        for folder_path in folder.folders:  # every check before the first registration
+            display_name = folder_path.rpartition("/")[2]
             problem = folder_name_problem(display_name)
             if problem:
                 raise DefinitionError(f"{root / folder_path.lstrip('/')}: the directory name '{display_name}' "
                                       f"cannot be a Fabric folder name: it {problem}; rename the directory",
                                       field="path")
+
+        child = pulumi.ResourceOptions(parent=self)
+        self.folders: dict[str, Folder] = {}
+        for folder_path in folder.folders:  # parents first
+            parent_path, _, display_name = folder_path.rpartition("/")
             parent = self.folders.get(parent_path)
             self.folders[folder_path] = Folder(
                 f"{name}-folder{folder_path}",
