@@ -176,7 +176,10 @@ def test_sigkill_when_half_of_the_pipelines_exist(pulumi_project: Callable[..., 
         found = workspaces_named(fabric, name)
         return bool(found) and sum(1 for _ in fabric.items.list(found[0])) >= PIPELINES // 2
 
-    slow_creates = emulator.config(fault_route="POST /v1/workspaces/{workspaceId}/items", latency_ms=150)
+    # Each create is committed at once and answered 150 ms later: the creates in flight when the kill
+    # lands exist in Fabric but never reach the state (a latency before the work would let the kill
+    # abandon them instead, and a kill between two answers would leave nothing to recover).
+    slow_creates = emulator.config(fault_route="POST /v1/workspaces/{workspaceId}/items", latency_after_ms=150)
     with slow_creates:
         proc = project.start("up", "--yes")
         kill_when(project, proc, half_exist, f"{PIPELINES // 2} pipelines")
