@@ -354,3 +354,28 @@ def export_state(stack: Any) -> dict[str, Any]:
 
 def resources_of_type(state: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
     return [r for r in state.get("resources", []) if str(r.get("type", "")).endswith(suffix)]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (from /proc), the engine's plugins included."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -27,7 +27,7 @@ from fabric_resources.client import FabricClient
 from fabric_resources.models import ItemDefinition
 from fabric_resources.settings import FabricSettings
 from tests.conftest import EmulatorProcess
-from tests.e2e.conftest import PulumiCLIError, PulumiProject
+from tests.e2e.conftest import PulumiCLIError, PulumiProject, alive, descendants
 
 pytestmark = pytest.mark.e2e
 
@@ -65,31 +65,6 @@ def deploy(pulumi_project: Callable[..., PulumiProject], name: str, pipelines: i
            schedules: int = 0) -> PulumiProject:
     return pulumi_project(PROGRAM, config={"fabric-e2e:workspace": name, "fabric-e2e:pipelines": str(pipelines),
                                            "fabric-e2e:schedules": str(schedules)})
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (from /proc), the engine's plugins included."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def kill_when(project: PulumiProject, proc: Any, ready: Callable[[], bool], what: str,
