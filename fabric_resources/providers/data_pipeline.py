@@ -55,9 +55,6 @@ __all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelinePr
 
 ITEM_TYPE = "DataPipeline"
 EMPTY_PIPELINE: dict[str, Any] = {"properties": {"activities": []}}
-def live_logical_id(definition: ItemDefinition) -> str | None:
-    """``config.logicalId`` of the ``.platform`` part of a definition read from Fabric (lower case)."""
-    return platform_logical_id(definition)
 
 
 def canonical_text(text: Any) -> Any:
@@ -235,7 +232,7 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
     def _find_by_logical_id(self, ws_id: str, logical_id: str) -> Item | None:
         client = self.client
         for item in client.items.list(ws_id, type=ITEM_TYPE):
-            if live_logical_id(client.items.get_definition(ws_id, item.id)) == logical_id:
+            if platform_logical_id(client.items.get_definition(ws_id, item.id)) == logical_id:
                 return item
         return None
 
@@ -251,7 +248,7 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         adopt = bool(props.get("adopt_existing"))
         with translate_errors(f"reading data pipeline '{item.display_name}' in workspace {ws_id}"):
             live = client.items.get_definition(ws_id, item.id)
-        live_id = live_logical_id(live)
+        live_id = platform_logical_id(live)
         ours = logical_id is not None and live_id == logical_id
         settled = reason == "settled by lookup"
         if ours:
@@ -293,7 +290,7 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
                 same_content = canonical_json(live_content) == canonical
             except DefinitionError:
                 same_content = False  # unreadable live content: replace it with the declared one
-            new_id = logical_id is not None and live_logical_id(live) != logical_id
+            new_id = logical_id is not None and platform_logical_id(live) != logical_id
             if not same_content or new_id:
                 client.items.update_definition(
                     ws_id, item.id, self._definition(props["definition"], name, description, logical_id),
@@ -318,7 +315,7 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
             return ReadResult("", {})
         item, definition = found
         text, canonical = self._live_definition(id_, item, definition.parts, props.get("definition"))
-        outs = self._outputs(ws_id, item, text, canonical, props, live_logical_id(definition))
+        outs = self._outputs(ws_id, item, text, canonical, props, platform_logical_id(definition))
         inputs = {k: v for k, v in outs.items() if k != "definition_hash"}
         if props.get("logical_id") is None:
             inputs.pop("logical_id")  # not managed: nothing to drift from

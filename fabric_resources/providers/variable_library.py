@@ -361,15 +361,16 @@ def load_variable_library(
     definition: Mapping[str, Any] | str | os.PathLike[str],
     *,
     base_dir: str | os.PathLike[str] | None = None,
-) -> tuple[dict[str, Any], str | None, str | None]:
-    """({part path: text or Output[text]}, display name and description from .platform).
+) -> tuple[dict[str, Any], str | None, str | None, Any]:
+    """({part path: text or Output[text]}, display name, description and the raw ``config.logicalId``
+    from .platform, read once).
 
     ``definition`` is a `<Name>.VariableLibrary/` folder (relative to ``base_dir``) or a dict of
     ``{"variables.json": ..., "settings.json": ..., "valueSets/<name>.json": ...}`` (dicts or text).
     """
     if isinstance(definition, Mapping):
         files = {str(p).replace("\\", "/"): _file_text(str(p), c) for p, c in definition.items()}
-        return files, None, None
+        return files, None, None, None
     folder = Path(definition)
     if not folder.is_absolute():
         folder = Path(base_dir or os.getcwd()) / folder
@@ -381,32 +382,29 @@ def load_variable_library(
         rel = path.relative_to(folder).as_posix()
         if path.is_file() and (rel in (VARIABLES_PART, SETTINGS_PART) or rel.startswith(VALUE_SETS_DIR)):
             files[rel] = path.read_text(encoding="utf-8")
-    name = description = None
+    name = description = logical_id = None
     platform = folder / PLATFORM
     if platform.is_file():
         try:
-            meta = json.loads(platform.read_text(encoding="utf-8")).get("metadata", {})
+            doc = json.loads(platform.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise DefinitionError(f"{platform}: not valid JSON ({exc})", field="definition") from None
+        meta = doc.get("metadata", {})
         name, description = meta.get("displayName"), meta.get("description") or None
+        config = doc.get("config")
+        logical_id = config.get("logicalId") if isinstance(config, dict) else None
     if name is None and folder.name.endswith(".VariableLibrary"):
         name = folder.name[: -len(".VariableLibrary")]
-    return files, name, description
+    return files, name, description, logical_id
 
 
-def _folder_logical_id(definition: Any, base_dir: str | os.PathLike[str] | None) -> str | None:
-    """``config.logicalId`` of a library folder's `.platform` (lower case; None when absent or the
-    all-zero placeholder). load_variable_library has already refused a `.platform` that is not JSON."""
-    if isinstance(definition, Mapping):
-        return None
-    platform = Path(base_dir or os.getcwd()) / Path(definition) / PLATFORM
-    if not platform.is_file():
-        return None
-    config = json.loads(platform.read_text(encoding="utf-8")).get("config")
-    value = config.get("logicalId") if isinstance(config, dict) else None
+def _folder_logical_id(value: Any, definition: Any, base_dir: str | os.PathLike[str] | None) -> str | None:
+    """The raw ``config.logicalId`` load_variable_library read from a folder's `.platform`, in lower
+    case; None when absent or the all-zero placeholder; refused when it is not a GUID."""
     try:
         return value.lower() if isinstance(value, str) and uuid.UUID(value).int else None
     except ValueError:
+        platform = Path(base_dir or os.getcwd()) / Path(definition) / PLATFORM
         raise DefinitionError(f"{platform}: config.logicalId {value!r} is not a GUID; fix it or remove it",
                               field=f"{PLATFORM}.config.logicalId") from None
 
@@ -447,10 +445,11 @@ class VariableLibrary(Resource, module="fabric", name="VariableLibrary"):
         base_dir: str | os.PathLike[str] | None = None,
         logical_id: pulumi.Input[str] | None = None,
     ) -> None:
-        files, platform_name, platform_description = load_variable_library(definition, base_dir=base_dir)
+        files, platform_name, platform_description, folder_logical_id = load_variable_library(
+            definition, base_dir=base_dir)
         if logical_id is None:
             # The folder's own identity (git integration's), else one derived from project/stack/name.
-            logical_id = _folder_logical_id(definition, base_dir) or default_logical_id(
+            logical_id = _folder_logical_id(folder_logical_id, definition, base_dir) or default_logical_id(
                 pulumi.get_project(), pulumi.get_stack(), resource_name, ITEM_TYPE)
         display_name = display_name if display_name is not None else platform_name
         if display_name is None:

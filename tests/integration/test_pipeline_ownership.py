@@ -17,7 +17,7 @@ from fabric_resources.client import FabricClient
 from fabric_resources.definitions import build_definition_parts, canonical_json
 from fabric_resources.models import ItemDefinition
 from fabric_resources.providers._base import FabricProviderError, platform_logical_id
-from fabric_resources.providers.data_pipeline import DataPipelineProvider, live_logical_id
+from fabric_resources.providers.data_pipeline import DataPipelineProvider
 from fabric_resources.providers.variable_library import VariableLibraryProvider
 from fabric_resources.settings import FabricSettings
 from tests.conftest import EmulatorProcess
@@ -52,7 +52,7 @@ def live(client: FabricClient, ws_id: str, item_id: str) -> tuple[int, str | Non
     definition = client.items.get_definition(ws_id, item_id)
     doc = json.loads(definition.files()["pipeline-content.json"])
     seconds = doc["properties"]["activities"][0]["typeProperties"]["waitTimeInSeconds"]
-    return seconds, live_logical_id(definition), client.items.get(ws_id, item_id)
+    return seconds, platform_logical_id(definition), client.items.get(ws_id, item_id)
 
 
 def pipelines(client: FabricClient, ws_id: str) -> list[str]:
