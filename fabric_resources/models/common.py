@@ -31,7 +31,7 @@ Guid = Annotated[str, Field(pattern=GUID_PATTERN)]
 class FabricModel(BaseModel):
     """Base of all API payload models."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True)
 
     def to_api(self) -> dict[str, Any]:
         """The JSON body Fabric expects: camelCase keys, unset (None) fields left out."""

@@ -1,8 +1,9 @@
 """Pulumi dynamic providers for Fabric: one module per resource, shared plumbing in `_base`.
 
-Each module holds the inputs model (`...Args`, used by `check`), the provider and the Resource class.
-Names are imported on first use: the provider process unpickles one provider class and loads only
-its module, and a program declaring pipelines does not build every other resource's models.
+Each module holds the provider and the Resource class; the inputs models (`...Args`, used by
+`check`) are in `inputs`, the one module here that imports pydantic. Names are imported on first
+use: the provider process unpickles one provider class and loads only its module, and a program
+declaring pipelines loads neither pydantic nor any other resource's module.
 """
 
 from __future__ import annotations
@@ -15,54 +16,59 @@ if TYPE_CHECKING:
     from fabric_resources.providers._base import FabricProvider, FabricProviderError
     from fabric_resources.providers.connection import (
         ConnectionLookup,
-        ConnectionLookupArgs,
         ConnectionLookupProvider,
         lookup_connection,
     )
-    from fabric_resources.providers.data_pipeline import DataPipeline, DataPipelineArgs, DataPipelineProvider
-    from fabric_resources.providers.folder import Folder, FolderArgs, FolderProvider
+    from fabric_resources.providers.data_pipeline import DataPipeline, DataPipelineProvider
+    from fabric_resources.providers.folder import Folder, FolderProvider
+    from fabric_resources.providers.inputs import (
+        ConnectionLookupArgs,
+        DataPipelineArgs,
+        FolderArgs,
+        PipelineScheduleArgs,
+        VariableLibraryArgs,
+        WorkspaceArgs,
+        WorkspaceRoleAssignmentArgs,
+    )
     from fabric_resources.providers.role_assignment import (
         WorkspaceRoleAssignment,
-        WorkspaceRoleAssignmentArgs,
         WorkspaceRoleAssignmentProvider,
     )
     from fabric_resources.providers.schedule import (
         PipelineSchedule,
-        PipelineScheduleArgs,
         PipelineScheduleProvider,
     )
     from fabric_resources.providers.variable_library import (
         VariableLibrary,
-        VariableLibraryArgs,
         VariableLibraryProvider,
     )
-    from fabric_resources.providers.workspace import Workspace, WorkspaceArgs, WorkspaceProvider
+    from fabric_resources.providers.workspace import Workspace, WorkspaceProvider
     from fabric_resources.providers.workspace_content import WorkspaceContent
 
 _EXPORTS = {
     "ConnectionLookup": "fabric_resources.providers.connection",
-    "ConnectionLookupArgs": "fabric_resources.providers.connection",
+    "ConnectionLookupArgs": "fabric_resources.providers.inputs",
     "ConnectionLookupProvider": "fabric_resources.providers.connection",
     "DataPipeline": "fabric_resources.providers.data_pipeline",
-    "DataPipelineArgs": "fabric_resources.providers.data_pipeline",
+    "DataPipelineArgs": "fabric_resources.providers.inputs",
     "DataPipelineProvider": "fabric_resources.providers.data_pipeline",
     "FabricProvider": "fabric_resources.providers._base",
     "FabricProviderError": "fabric_resources.providers._base",
     "Folder": "fabric_resources.providers.folder",
-    "FolderArgs": "fabric_resources.providers.folder",
+    "FolderArgs": "fabric_resources.providers.inputs",
     "FolderProvider": "fabric_resources.providers.folder",
     "PipelineSchedule": "fabric_resources.providers.schedule",
-    "PipelineScheduleArgs": "fabric_resources.providers.schedule",
+    "PipelineScheduleArgs": "fabric_resources.providers.inputs",
     "PipelineScheduleProvider": "fabric_resources.providers.schedule",
     "VariableLibrary": "fabric_resources.providers.variable_library",
-    "VariableLibraryArgs": "fabric_resources.providers.variable_library",
+    "VariableLibraryArgs": "fabric_resources.providers.inputs",
     "VariableLibraryProvider": "fabric_resources.providers.variable_library",
     "Workspace": "fabric_resources.providers.workspace",
-    "WorkspaceArgs": "fabric_resources.providers.workspace",
+    "WorkspaceArgs": "fabric_resources.providers.inputs",
     "WorkspaceContent": "fabric_resources.providers.workspace_content",
     "WorkspaceProvider": "fabric_resources.providers.workspace",
     "WorkspaceRoleAssignment": "fabric_resources.providers.role_assignment",
-    "WorkspaceRoleAssignmentArgs": "fabric_resources.providers.role_assignment",
+    "WorkspaceRoleAssignmentArgs": "fabric_resources.providers.inputs",
     "WorkspaceRoleAssignmentProvider": "fabric_resources.providers.role_assignment",
     "lookup_connection": "fabric_resources.providers.connection",
 }

@@ -23,7 +23,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pulumi
 from pulumi.dynamic import (
@@ -35,18 +36,16 @@ from pulumi.dynamic import (
     ResourceProvider,
 )
 from pulumi.runtime import rpc
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic.fields import FieldInfo
 
 from fabric_resources.definitions import PLATFORM_SCHEMA
 from fabric_resources.errors import FabricError, NotFoundError, describe_error
-from fabric_resources.formats import GUID_PATTERN
 from fabric_resources.providers._concurrency import CONFIG_KEY as _IN_FLIGHT_CONFIG_KEY
 from fabric_resources.providers._concurrency import LIMITER, POOL_HEADROOM, configure_in_flight
 from fabric_resources.providers._listing import LISTINGS
-from fabric_resources.settings import CONFIG_KEYS, FabricSettings
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel, TypeAdapter
+
     from fabric_resources.client import FabricClient
 
 __all__ = [
@@ -198,6 +197,8 @@ def _fabric_config(req: ConfigureRequest) -> dict[str, Any]:
         return {k: v for k, v in raw.items() if isinstance(k, str) and k.startswith(CONFIG_NAMESPACE)}
     # pulumi.dynamic.Config keeps its raw mapping in a private attribute; should that go, ask for
     # each key the settings read, one by one.
+    from fabric_resources.settings import CONFIG_KEYS
+
     config: dict[str, Any] = {}
     for key in (*CONFIG_KEYS, MAX_IN_FLIGHT_KEY):
         value = req.config.get(CONFIG_NAMESPACE + key)
@@ -218,48 +219,13 @@ def _shared_client(key: str, config: Mapping[str, Any]) -> FabricClient:
         if client is None:
             # Imported here: check/diff never need the client, so a preview stays light.
             from fabric_resources.client import FabricClient
+            from fabric_resources.settings import FabricSettings
 
             settings = FabricSettings.from_config(dict(config))
             # One connection per operation in flight (and the check/diff headroom), none discarded.
             client = FabricClient(settings, pool_size=max(16, LIMITER.limit + POOL_HEADROOM))
             _CLIENTS[key] = client
         return client
-
-
-def field_adapters(model: type[BaseModel]) -> dict[str, TypeAdapter[Any]]:
-    """One validator per model field (constraints included), so fields validate independently."""
-    adapters: dict[str, TypeAdapter[Any]] = {}
-    for name, info in model.model_fields.items():
-        # The FieldInfo itself carries constraints and discriminators (metadata alone loses the latter).
-        annotated: Any = Annotated[info.annotation, info]
-        adapters[name] = TypeAdapter(annotated)
-    return adapters
-
-
-def _names_a_guid(annotation: Any, metadata: list[Any]) -> bool:
-    """Whether a field is typed ``Guid`` (or ``Guid | None``): its constraints carry GUID_PATTERN."""
-    if any(getattr(m, "pattern", None) == GUID_PATTERN for m in metadata):
-        return True
-    for arg in get_args(annotation):
-        if isinstance(arg, FieldInfo) and _names_a_guid(arg.annotation, arg.metadata):
-            return True
-        if _names_a_guid(arg, []):
-            return True
-    return False
-
-
-def id_fields(model: type[BaseModel]) -> frozenset[str]:
-    """The inputs of ``model`` that hold a Fabric id (workspace, item, capacity, folder, principal)."""
-    return frozenset(n for n, info in model.model_fields.items() if _names_a_guid(info.annotation, info.metadata))
-
-
-def _format_validation_error(exc: ValidationError) -> str:
-    messages = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid value"))
-        messages.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(messages)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -289,10 +255,34 @@ def _limited(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class InputsModel:
+    """A provider's inputs model, named by the provider and imported from providers/inputs.py on
+    first use (the first check, in the provider process): a Pulumi program imports the Resource
+    classes and their providers but never validates, so it never loads pydantic."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, _obj: Any, _owner: Any = None) -> type[BaseModel]:
+        from fabric_resources.providers import inputs
+
+        model: type[BaseModel] = getattr(inputs, self.name)
+        return model
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    adapter: TypeAdapter[Any]
+    required: bool
+    is_id: bool
+
+
 class FabricProvider(ResourceProvider):
     """Base of the Fabric providers: settings/client plumbing, field-wise check and diff.
 
-    Subclasses set `inputs_model` (a pydantic model of the inputs: one field per input property),
+    Subclasses set `inputs_model` (``InputsModel("<name>")``: the pydantic model of the inputs in
+    providers/inputs.py, one field per input property),
     `compared` (properties whose change means an update), `replace_on` (properties whose change means
     a replacement) and optionally `normalizers` (property -> function giving the value compared), then
     implement create/read/update/delete.
@@ -303,7 +293,7 @@ class FabricProvider(ResourceProvider):
     serialize_as_secret_always = False
 
     kind: ClassVar[str] = "resource"
-    inputs_model: ClassVar[type[BaseModel]]
+    inputs_model: InputsModel
     compared: ClassVar[tuple[str, ...]] = ()
     replace_on: ClassVar[tuple[str, ...]] = ()
     # Properties the Resource declares (as None) only so they can be read back as outputs.
@@ -314,7 +304,7 @@ class FabricProvider(ResourceProvider):
     unmanaged_when_unset: ClassVar[tuple[str, ...]] = ()
     normalizers: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
-    _adapters_cache: ClassVar[dict[type, dict[str, TypeAdapter[Any]]]] = {}
+    _fields_cache: ClassVar[dict[type, tuple[_Field, ...]]] = {}
     _id_fields_cache: ClassVar[dict[type, frozenset[str]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -353,48 +343,58 @@ class FabricProvider(ResourceProvider):
 
     # -- check -------------------------------------------------------------------------------
     @classmethod
-    def _adapters(cls) -> dict[str, TypeAdapter[Any]]:
-        adapters = cls._adapters_cache.get(cls)
-        if adapters is None:
-            adapters = field_adapters(cls.inputs_model)
-            cls._adapters_cache[cls] = adapters
-        return adapters
+    def _fields(cls) -> tuple[_Field, ...]:
+        """The inputs model's fields, each with its validator (built once per class, on first check)."""
+        fields = cls._fields_cache.get(cls)
+        if fields is None:
+            from fabric_resources.providers._validation import field_adapters
+
+            model = cls.inputs_model
+            ids = cls._id_fields()
+            fields = tuple(
+                _Field(name, adapter, model.model_fields[name].is_required(), name in ids)
+                for name, adapter in field_adapters(model).items()
+            )
+            cls._fields_cache[cls] = fields
+        return fields
 
     @classmethod
     def _id_fields(cls) -> frozenset[str]:
         ids = cls._id_fields_cache.get(cls)
         if ids is None:
+            from fabric_resources.providers._validation import id_fields
+
             ids = cls._id_fields_cache[cls] = id_fields(cls.inputs_model)
         return ids
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs = dict(news)
         failures: list[CheckFailure] = []
-        fields = self.inputs_model.model_fields
-        for name, adapter in self._adapters().items():
+        fields = self._fields()
+        for field in fields:
+            name = field.name
             value = news.get(name)
-            if is_unknown(value):
-                continue
             if value is None:
-                if fields[name].is_required():
+                if field.required:
                     failures.append(CheckFailure(name, f"{self.kind}: '{name}' is required"))
                 continue
             if contains_unknown(value):
                 continue
             try:
-                validated = adapter.validate_python(value)
-            except ValidationError as exc:
-                failures.append(
-                    CheckFailure(name, f"{self.kind}: invalid '{name}': {_format_validation_error(exc)}")
-                )
+                validated = field.adapter.validate_python(value)
+            except ValueError as exc:  # pydantic's ValidationError
+                from fabric_resources.providers._validation import format_validation_error
+
+                failures.append(CheckFailure(name, f"{self.kind}: invalid '{name}': {format_validation_error(exc)}"))
                 continue
-            if name in self._id_fields():
+            if field.is_id:
                 # Fabric accepts ids in any case and echoes them in lower case: one spelling in the
                 # inputs means no permanent diff, and creates recognise what the service answers.
                 validated = lower_id(validated)
             inputs[name] = self.normalize_input(name, validated)
+        known = {f.name for f in fields}
         for name in news:
-            if name not in fields and name not in self.output_only and not name.startswith("__"):
+            if name not in known and name not in self.output_only and not name.startswith("__"):
                 failures.append(CheckFailure(name, f"{self.kind}: unknown property '{name}'"))
         # Content checks run even when another field failed, so one preview lists every problem.
         failed = {f.property for f in failures}
@@ -403,8 +403,9 @@ class FabricProvider(ResourceProvider):
 
     def normalize_input(self, name: str, value: Any) -> Any:
         """The value stored as input after validation (JSON-ready); override for structured inputs."""
-        if isinstance(value, BaseModel):
-            return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        dump = getattr(value, "model_dump", None)
+        if callable(dump):  # a pydantic model
+            return dump(mode="json", by_alias=True, exclude_none=True)
         return value
 
     def check_more(self, inputs: dict[str, Any]) -> list[CheckFailure]:

@@ -13,27 +13,16 @@ from __future__ import annotations
 import difflib
 import weakref
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.errors import FabricError, describe_error
-from fabric_resources.providers._base import FabricProvider, contains_unknown, read_outputs
+from fabric_resources.providers._base import FabricProvider, InputsModel, contains_unknown, read_outputs
 
-__all__ = ["ConnectionLookup", "ConnectionLookupArgs", "ConnectionLookupProvider", "close_matches",
+__all__ = ["ConnectionLookup", "ConnectionLookupProvider", "close_matches",
            "lookup_connection"]
-
-
-class ConnectionLookupArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    display_name: Annotated[str, Field(min_length=1, max_length=200)]
-    # Filled in by check (the resolution), never by the program.
-    connection_id: str | None = None
-    connection_type: str | None = None
-    connectivity_type: str | None = None
 
 
 def close_matches(name: str, names: Iterable[str], n: int = 3) -> list[str]:
@@ -54,7 +43,7 @@ def close_matches(name: str, names: Iterable[str], n: int = 3) -> list[str]:
 
 class ConnectionLookupProvider(FabricProvider):
     kind = "ConnectionLookup"
-    inputs_model = ConnectionLookupArgs
+    inputs_model = InputsModel("ConnectionLookupArgs")
     compared = ("display_name", "connection_id")
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:

@@ -15,11 +15,10 @@ import functools
 import os
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.definitions import (
     CONTENT_FILE,
@@ -33,11 +32,10 @@ from fabric_resources.definitions import (
     validate_content,
 )
 from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
-from fabric_resources.models import Item, ItemDefinition
-from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    InputsModel,
     allow_not_found,
     default_logical_id,
     describe_error,
@@ -51,7 +49,10 @@ from fabric_resources.providers._base import (
 from fabric_resources.providers._listing import LISTINGS
 from fabric_resources.providers._tags import TaggedItem
 
-__all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineArgs", "DataPipelineProvider", "default_logical_id"]
+if TYPE_CHECKING:
+    from fabric_resources.models import Item, ItemDefinition
+
+__all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineProvider", "default_logical_id"]
 
 ITEM_TYPE = "DataPipeline"
 EMPTY_PIPELINE: dict[str, Any] = {"properties": {"activities": []}}
@@ -96,25 +97,10 @@ def content_problem(text: str) -> str | None:
     return _content_problem_memo(text) if len(text) <= _MEMO_MAX_TEXT else _content_problem_uncached(text)
 
 
-class DataPipelineArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    workspace_id: Guid
-    display_name: Annotated[str, Field(min_length=1, max_length=256)]
-    description: Annotated[str, Field(max_length=256)] | None = None
-    definition: Annotated[str, Field(min_length=2)]
-    # None: not managed (the item stays where it is put); "": the workspace root.
-    folder_id: Guid | Literal[""] | None = None
-    logical_id: Guid | None = None
-    adopt_existing: bool = False
-    # Names of the tenant's tags; None: the item's tags are not managed.
-    tags: list[Annotated[str, Field(min_length=1)]] | None = None
-
-
 class DataPipelineProvider(TaggedItem, FabricProvider):
     item_type = ITEM_TYPE
     kind = "DataPipeline"
-    inputs_model = DataPipelineArgs
+    inputs_model = InputsModel("DataPipelineArgs")
     replace_on = ("workspace_id",)
     compared = ("display_name", "description", "definition", "folder_id", "logical_id")
     # A logicalId left unset is Fabric's to choose; a description or folder left unset is whatever
@@ -146,6 +132,8 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         # logicalId that marks the item as this resource's (Fabric keeps it from create on).
         platform = {"config": {"version": "2.0", "logicalId": logical_id}} if logical_id else None
         parts = build_definition_parts(text, platform, display_name=display_name, description=description)
+        from fabric_resources.models import ItemDefinition  # pydantic: the provider process only
+
         return ItemDefinition.model_validate({"parts": parts})
 
     @staticmethod
@@ -452,8 +440,9 @@ def render_definition(
     tokens = sorted(loaded.tokens)
     _require_parameters(loaded.source, tokens, params)
     if not tokens:
-        # Invalid text is passed on as-is: check() then reports it against the `definition` property.
-        return loaded.substitute({}), loaded.display_name, loaded.description, loaded.logical_id
+        # Nothing to fill: the text as authored. Invalid text is passed on as-is: check() then
+        # reports it against the `definition` property.
+        return loaded.content_text, loaded.display_name, loaded.description, loaded.logical_id
     used = {t: params[t] for t in tokens}
     text_output = pulumi.Output.all(**used).apply(loaded.substitute)
     return text_output, loaded.display_name, loaded.description, loaded.logical_id

@@ -9,17 +9,16 @@ deleting someone else's items.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.errors import AlreadyExistsError, ConflictError, FabricError
-from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    InputsModel,
     allow_not_found,
     describe_error,
     lower_id,
@@ -28,19 +27,10 @@ from fabric_resources.providers._base import (
     translate_errors,
 )
 
-__all__ = ["FOLDER_NAME_FORBIDDEN", "Folder", "FolderArgs", "FolderProvider"]
+__all__ = ["FOLDER_NAME_FORBIDDEN", "Folder", "FolderProvider"]
 
 #: Characters Fabric refuses in folder names (besides leading/trailing spaces).
 FOLDER_NAME_FORBIDDEN = '~"#%&*:<>?/\\{|}'
-
-
-class FolderArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    workspace_id: Guid
-    display_name: Annotated[str, Field(min_length=1, max_length=255)]
-    parent_folder_id: Guid | None = None
-    adopt_existing: bool = False
 
 
 def folder_name_problem(name: Any) -> str | None:
@@ -57,7 +47,7 @@ def folder_name_problem(name: Any) -> str | None:
 
 class FolderProvider(FabricProvider):
     kind = "Folder"
-    inputs_model = FolderArgs
+    inputs_model = InputsModel("FolderArgs")
     replace_on = ("workspace_id",)
     compared = ("display_name", "parent_folder_id")
     normalizers: ClassVar[dict[str, Any]] = {

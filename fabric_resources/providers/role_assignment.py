@@ -7,17 +7,16 @@ assignment; a role change is an in-place update.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict
 
 from fabric_resources.errors import FabricError
-from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    InputsModel,
     allow_not_found,
     describe_error,
     lower_id,
@@ -25,24 +24,14 @@ from fabric_resources.providers._base import (
     translate_errors,
 )
 
-__all__ = ["WorkspaceRoleAssignment", "WorkspaceRoleAssignmentArgs", "WorkspaceRoleAssignmentProvider"]
+__all__ = ["WorkspaceRoleAssignment", "WorkspaceRoleAssignmentProvider"]
 
 ALREADY_ASSIGNED_CODES = frozenset({"PrincipalAlreadyHasWorkspaceRolePermissions"})
 
 
-class WorkspaceRoleAssignmentArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    workspace_id: Guid
-    principal_id: Guid
-    principal_type: Literal["User", "Group", "ServicePrincipal", "ServicePrincipalProfile"]
-    role: Literal["Admin", "Member", "Contributor", "Viewer"]
-    adopt_existing: bool = False
-
-
 class WorkspaceRoleAssignmentProvider(FabricProvider):
     kind = "WorkspaceRoleAssignment"
-    inputs_model = WorkspaceRoleAssignmentArgs
+    inputs_model = InputsModel("WorkspaceRoleAssignmentArgs")
     replace_on = ("workspace_id", "principal_id", "principal_type")
     compared = ("role",)
     normalizers: ClassVar[dict[str, Any]] = {"workspace_id": lower_id, "principal_id": lower_id}

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from fabric_resources.models import ScheduleConfig
-from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    InputsModel,
     allow_not_found,
     contains_unknown,
     holds_outputs,
@@ -30,7 +30,7 @@ from fabric_resources.providers._base import (
 )
 from fabric_resources.scheduling import ScheduleValidationError, validate_configuration
 
-__all__ = ["PipelineSchedule", "PipelineScheduleArgs", "PipelineScheduleProvider"]
+__all__ = ["PipelineSchedule", "PipelineScheduleProvider"]
 
 _CONFIG_ADAPTER: TypeAdapter[Any] = TypeAdapter(ScheduleConfig)
 
@@ -85,20 +85,9 @@ def configuration_problem(configuration: Any) -> ScheduleValidationError | None:
     return None
 
 
-class PipelineScheduleArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    workspace_id: Guid
-    pipeline_id: Guid
-    job_type: Annotated[str, Field(min_length=1, max_length=64)] = "Pipeline"
-    enabled: bool
-    configuration: ScheduleConfig
-    adopt_existing: bool = False
-
-
 class PipelineScheduleProvider(FabricProvider):
     kind = "PipelineSchedule"
-    inputs_model = PipelineScheduleArgs
+    inputs_model = InputsModel("PipelineScheduleArgs")
     replace_on = ("workspace_id", "pipeline_id", "job_type")
     compared = ("enabled", "configuration")
     normalizers: ClassVar[dict[str, Any]] = {

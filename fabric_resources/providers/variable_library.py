@@ -18,16 +18,14 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.definitions import canonical_hash
 from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
 from fabric_resources.models import DefinitionPart, ItemDefinition
-from fabric_resources.models.common import Guid
 from fabric_resources.models.variable_libraries import (
     DEFAULT_VALUE_SET,
     SETTINGS_PART,
@@ -40,6 +38,7 @@ from fabric_resources.models.variable_libraries import (
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    InputsModel,
     allow_not_found,
     contains_unknown,
     default_logical_id,
@@ -54,7 +53,6 @@ from fabric_resources.providers._tags import TaggedItem
 
 __all__ = [
     "VariableLibrary",
-    "VariableLibraryArgs",
     "VariableLibraryProvider",
     "canonical_library",
     "load_variable_library",
@@ -62,22 +60,6 @@ __all__ = [
 
 ITEM_TYPE = "VariableLibrary"
 PLATFORM = ".platform"
-
-
-class VariableLibraryArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    workspace_id: Guid
-    display_name: Annotated[str, Field(min_length=1, max_length=256)]
-    description: Annotated[str, Field(max_length=256)] | None = None
-    definition: Annotated[str, Field(min_length=2)]
-    active_value_set: Annotated[str, Field(min_length=1)] | None = None
-    # None: not managed (the item stays where it is put); "": the workspace root.
-    folder_id: Guid | Literal[""] | None = None
-    logical_id: Guid | None = None
-    adopt_existing: bool = False
-    # Names of the tenant's tags; None: the item's tags are not managed.
-    tags: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
 # -- definition text ---------------------------------------------------------------------------
@@ -152,7 +134,7 @@ def _live_text(definition: ItemDefinition) -> str:
 class VariableLibraryProvider(TaggedItem, FabricProvider):
     item_type = ITEM_TYPE
     kind = "VariableLibrary"
-    inputs_model = VariableLibraryArgs
+    inputs_model = InputsModel("VariableLibraryArgs")
     replace_on = ("workspace_id",)
     compared = ("display_name", "description", "definition", "active_value_set", "folder_id", "logical_id")
     # Unset means not managed: whatever set is active, folder or description stays and is no change;

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
-from pydantic import BaseModel, ConfigDict, Field
 
 from fabric_resources.errors import AlreadyExistsError, FabricError
-from fabric_resources.models.common import Guid
 from fabric_resources.providers._base import (
     FabricProvider,
     FabricProviderError,
+    InputsModel,
     allow_not_found,
     describe_error,
     optional_text,
@@ -20,23 +19,12 @@ from fabric_resources.providers._base import (
     translate_errors,
 )
 
-__all__ = ["Workspace", "WorkspaceArgs", "WorkspaceProvider"]
-
-class WorkspaceArgs(BaseModel):
-    """Inputs of a Workspace (validated by `check`, before any API call)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    display_name: Annotated[str, Field(min_length=1, max_length=256)]
-    description: Annotated[str, Field(max_length=4000)] | None = None
-    # None: not managed (a tenant may put new workspaces on a default capacity); "": no capacity.
-    capacity_id: Guid | Literal[""] | None = None
-    adopt_existing: bool = False
+__all__ = ["Workspace", "WorkspaceProvider"]
 
 
 class WorkspaceProvider(FabricProvider):
     kind = "Workspace"
-    inputs_model = WorkspaceArgs
+    inputs_model = InputsModel("WorkspaceArgs")
     compared = ("display_name", "description", "capacity_id")
     unmanaged_when_unset = ("description", "capacity_id")
     normalizers: ClassVar[dict[str, Any]] = {"description": optional_text, "capacity_id": optional_text}
