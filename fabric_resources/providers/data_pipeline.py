@@ -31,10 +31,9 @@ from fabric_resources.definitions import (
     parse_definition_parts,
     validate_content,
 )
-from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
+from fabric_resources.errors import AlreadyExistsError, DefinitionError
 from fabric_resources.providers._base import (
     FabricProvider,
-    FabricProviderError,
     InputsModel,
     allow_not_found,
     default_logical_id,
@@ -47,6 +46,7 @@ from fabric_resources.providers._base import (
     translate_errors,
 )
 from fabric_resources.providers._listing import LISTINGS
+from fabric_resources.providers._ownership import create_owned_item, found_for_conflict, prove_ownership
 from fabric_resources.providers._tags import TaggedItem
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["EMPTY_PIPELINE", "DataPipeline", "DataPipelineProvider", "default_logical_id"]
 
 ITEM_TYPE = "DataPipeline"
+LABEL = "data pipeline"
 EMPTY_PIPELINE: dict[str, Any] = {"properties": {"activities": []}}
 
 
@@ -161,60 +162,26 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         text = props["definition"]
         logical_id = lower_id(props.get("logical_id"))
         canonical = canonical_json(parse_content(text))
-        settled: list[Item] = []
-
-        def find_by_name() -> Item | None:
-            # A lost answer is settled by this lookup; what it finds is proven ours below.
-            found = client.items.find(ws_id, name, type=ITEM_TYPE)
-            if found is not None:
-                settled.append(found)
-            return found
-
-        try:
-            item = client.items.create(
-                ws_id,
-                display_name=name,
-                type=ITEM_TYPE,
-                description=description,
+        item = create_owned_item(
+            label=LABEL, ws_id=ws_id, name=name,
+            create=lambda find: client.items.create(
+                ws_id, display_name=name, type=ITEM_TYPE, description=description,
                 definition=self._definition(text, name, description, logical_id),
-                folder_id=optional_text(props.get("folder_id")),
-                find=find_by_name,
-            )
-            if settled and item is settled[-1]:
-                item = self._take_over(ws_id, item, props, canonical, reason="settled by lookup")
-        except AlreadyExistsError as exc:
-            item = self._existing(ws_id, props, canonical, exc)
-        except FabricError as exc:
-            raise FabricProviderError(
-                f"creating data pipeline '{name}' in workspace {ws_id} failed: {describe_error(exc)}"
-            ) from None
+                folder_id=optional_text(props.get("folder_id")), find=find),
+            find=lambda: client.items.find(ws_id, name, type=ITEM_TYPE),
+            take_over=lambda found, reason: self._take_over(ws_id, found, props, canonical, reason=reason),
+            on_conflict=lambda exc: self._existing(ws_id, props, canonical, exc),
+        )
         return CreateResult(item.id, self._outputs(ws_id, item, text, canonical, props))
 
-    def _existing(self, ws_id: str, props: dict[str, Any], canonical: str, exc: FabricError) -> Any:
-        """The create was refused as a duplicate: take over the item if it is provably ours (our
-        logicalId) or adoption was asked for; otherwise refuse, naming the fix."""
-        client = self.client
+    def _existing(self, ws_id: str, props: dict[str, Any], canonical: str, exc: AlreadyExistsError) -> Any:
+        """The create was refused as a duplicate: the item it ran into, if _take_over accepts it."""
         name = props["display_name"]
-        with translate_errors(f"looking up data pipeline '{name}' in workspace {ws_id}"):
-            found = client.items.find(ws_id, name, type=ITEM_TYPE)
-            if found is None and props.get("logical_id"):
-                # The name is free, so the conflict is the logicalId: an item under another name
-                # holds it (renamed in the portal, or two resources given one logical_id). Only an
-                # explicit adoption takes it: silently, it could end up with two owners.
-                holder = self._find_by_logical_id(ws_id, lower_id(props["logical_id"]))
-                if holder is not None and not props.get("adopt_existing"):
-                    raise FabricProviderError(
-                        f"data pipeline '{holder.display_name}' ({holder.id}) in workspace {ws_id} already holds "
-                        f"this resource's logicalId {lower_id(props['logical_id'])} ({describe_error(exc)}); "
-                        f"rename it back to '{name}', give this resource another logical_id, or set "
-                        "adopt_existing=True to take it over (and rename it)"
-                    )
-                found = holder
-        if found is None:
-            raise FabricProviderError(
-                f"'{name}' is reported as taken in workspace {ws_id} ({describe_error(exc)}) but no data "
-                "pipeline has that name (another item type uses it); choose another display_name"
-            )
+        found = found_for_conflict(
+            label=LABEL, ws_id=ws_id, name=name, logical_id=lower_id(props.get("logical_id")),
+            adopt=bool(props.get("adopt_existing")), exc=exc,
+            find=lambda: self.client.items.find(ws_id, name, type=ITEM_TYPE),
+            find_by_logical_id=lambda wanted: self._find_by_logical_id(ws_id, wanted))
         return self._take_over(ws_id, found, props, canonical, reason=describe_error(exc))
 
     def _find_by_logical_id(self, ws_id: str, logical_id: str) -> Item | None:
@@ -225,40 +192,17 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
         return None
 
     def _take_over(self, ws_id: str, item: Item, props: dict[str, Any], canonical: str, *, reason: str) -> Any:
-        """Bring ``item`` to the declared state if it is ours or adoption is asked for.
-
-        Ours means: it carries this resource's logicalId (an earlier create of this very resource
-        reached Fabric but not the state). Anything else is someone else's, and taking it over
-        silently could make two owners of one object.
-        """
-        client = self.client
-        logical_id = lower_id(props.get("logical_id"))
-        adopt = bool(props.get("adopt_existing"))
+        """Bring ``item`` to the declared state if it is ours or adoption is asked for (see _ownership)."""
         with translate_errors(f"reading data pipeline '{item.display_name}' in workspace {ws_id}"):
-            live = client.items.get_definition(ws_id, item.id)
+            live = self.client.items.get_definition(ws_id, item.id)
         live_id = platform_logical_id(live)
-        ours = logical_id is not None and live_id == logical_id
-        settled = reason == "settled by lookup"
-        if ours:
-            if not settled:
-                pulumi.log.info(
-                    f"data pipeline '{item.display_name}' ({item.id}) in workspace {ws_id} carries this "
-                    f"resource's logicalId {logical_id}: an earlier deployment created it without recording "
-                    "it; taking it over"
-                )
-        elif not adopt and (logical_id is not None or not settled):
-            # Without a declared logicalId (direct use of the provider) a lookup after a lost answer
-            # is all there is to go on; a name conflict stays a conflict.
-            whose = f"its logicalId is {live_id}" if live_id else "it has no logicalId"
-            mine = f", this resource's is {logical_id}" if logical_id else ""
-            raise FabricProviderError(
-                f"a data pipeline named '{item.display_name}' already exists in workspace {ws_id} ({reason}) "
-                f"and was not created by this resource ({whose}{mine}); set adopt_existing=True to take it "
-                "over, or rename it"
-            )
-        return self._converge(ws_id, item, live, props, canonical)
+        prove_ownership(label=LABEL, ws_id=ws_id, item_name=item.display_name, item_id=item.id,
+                        logical_id=lower_id(props.get("logical_id")), live_id=live_id,
+                        adopt=bool(props.get("adopt_existing")), reason=reason)
+        return self._converge(ws_id, item, live, props, canonical, live_id=live_id)
 
-    def _converge(self, ws_id: str, item: Item, live: ItemDefinition, props: dict[str, Any], canonical: str) -> Any:
+    def _converge(self, ws_id: str, item: Item, live: ItemDefinition, props: dict[str, Any], canonical: str,
+                  *, live_id: str | None) -> Any:
         """Make a found item what the resource declares: name, description, definition (compared
         canonically, sent as declared), logicalId and folder; each call only when it differs."""
         client = self.client
@@ -278,7 +222,7 @@ class DataPipelineProvider(TaggedItem, FabricProvider):
                 same_content = canonical_json(live_content) == canonical
             except DefinitionError:
                 same_content = False  # unreadable live content: replace it with the declared one
-            new_id = logical_id is not None and platform_logical_id(live) != logical_id
+            new_id = logical_id is not None and live_id != logical_id
             if not same_content or new_id:
                 client.items.update_definition(
                     ws_id, item.id, self._definition(props["definition"], name, description, logical_id),

@@ -24,7 +24,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CreateResult, ReadResult, Resource, UpdateResult
 
 from fabric_resources.definitions import canonical_hash
-from fabric_resources.errors import AlreadyExistsError, DefinitionError, FabricError
+from fabric_resources.errors import AlreadyExistsError, DefinitionError
 from fabric_resources.models import DefinitionPart, ItemDefinition
 from fabric_resources.models.variable_libraries import (
     DEFAULT_VALUE_SET,
@@ -37,7 +37,6 @@ from fabric_resources.models.variable_libraries import (
 )
 from fabric_resources.providers._base import (
     FabricProvider,
-    FabricProviderError,
     InputsModel,
     allow_not_found,
     contains_unknown,
@@ -49,6 +48,7 @@ from fabric_resources.providers._base import (
     platform_part,
     translate_errors,
 )
+from fabric_resources.providers._ownership import create_owned_item, found_for_conflict, prove_ownership
 from fabric_resources.providers._tags import TaggedItem
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 ITEM_TYPE = "VariableLibrary"
+LABEL = "variable library"
 PLATFORM = ".platform"
 
 
@@ -187,56 +188,49 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
         description = optional_text(props.get("description"))
         text = props["definition"]
         active = props.get("active_value_set")
-        settled: list[Any] = []
-
-        def find_by_name() -> Any:
-            # A lost answer is settled by this lookup; what it finds is proven ours below.
-            found = libraries.find(ws_id, name, type=ITEM_TYPE)
-            if found is not None:
-                settled.append(found)
-            return found
-
-        try:
-            item = libraries.create(ws_id, display_name=name, description=description,
-                                    definition=_definition(text, _identity(props)),
-                                    folder_id=optional_text(props.get("folder_id")), find=find_by_name)
-            if settled and item.id == settled[-1].id:
-                item = self._take_over(ws_id, item.id, props, "settled by lookup")
-        except AlreadyExistsError as exc:
-            with translate_errors(f"looking up variable library '{name}' in workspace {ws_id}"):
-                found = libraries.find(ws_id, name, type=ITEM_TYPE)
-            if found is None:
-                raise FabricProviderError(f"'{name}' is reported as taken in workspace {ws_id} ({describe_error(exc)}) "
-                                          "but no variable library has that name; choose another display_name") from None
-            item = self._take_over(ws_id, found.id, props, describe_error(exc))
-        except FabricError as exc:
-            raise FabricProviderError(
-                f"creating variable library '{name}' in workspace {ws_id} failed: {describe_error(exc)}") from None
+        item = create_owned_item(
+            label=LABEL, ws_id=ws_id, name=name,
+            create=lambda find: libraries.create(ws_id, display_name=name, description=description,
+                                                 definition=_definition(text, _identity(props)),
+                                                 folder_id=optional_text(props.get("folder_id")), find=find),
+            find=lambda: libraries.find(ws_id, name, type=ITEM_TYPE),
+            take_over=lambda found, reason: self._take_over(ws_id, found.id, props, reason),
+            on_conflict=lambda exc: self._take_over(ws_id, self._existing(ws_id, props, exc).id, props,
+                                                    describe_error(exc)),
+        )
         if active and active != (item.active_value_set_name or DEFAULT_VALUE_SET):
             with translate_errors(f"activating value set '{active}' of variable library '{name}'"):
                 item = libraries.set_active_value_set(ws_id, item.id, active)
         return CreateResult(item.id, self._outputs(ws_id, item, text, props))
 
+    def _existing(self, ws_id: str, props: dict[str, Any], exc: AlreadyExistsError) -> Any:
+        """The create was refused as a duplicate: the library it ran into, for _take_over to judge."""
+        name = props["display_name"]
+        return found_for_conflict(
+            label=LABEL, ws_id=ws_id, name=name, logical_id=lower_id(props.get("logical_id")),
+            adopt=bool(props.get("adopt_existing")), exc=exc,
+            find=lambda: self.client.variable_libraries.find(ws_id, name, type=ITEM_TYPE),
+            find_by_logical_id=lambda wanted: self._find_by_logical_id(ws_id, wanted))
+
+    def _find_by_logical_id(self, ws_id: str, logical_id: str) -> Any:
+        libraries = self.client.variable_libraries
+        for item in self.client.items.list(ws_id, type=ITEM_TYPE):
+            if platform_logical_id(libraries.get_definition(ws_id, item.id)) == logical_id:
+                return item
+        return None
+
     def _take_over(self, ws_id: str, item_id: str, props: dict[str, Any], reason: str) -> Any:
         """Converge an existing library of the declared name if it carries this resource's logicalId
-        (an earlier create of it that never reached the state) or adoption is asked for; else refuse."""
+        (an earlier create of it that never reached the state) or adoption is asked for; else refuse
+        (see _ownership)."""
         libraries = self.client.variable_libraries
         name = props["display_name"]
-        logical_id = lower_id(props.get("logical_id"))
         with translate_errors(f"reading variable library '{name}' in workspace {ws_id}"):
             live_id = platform_logical_id(libraries.get_definition(ws_id, item_id))
-        ours = logical_id is not None and live_id == logical_id
-        settled = reason == "settled by lookup"
-        if ours and not settled:
-            pulumi.log.info(f"variable library '{name}' ({item_id}) in workspace {ws_id} carries this resource's "
-                            f"logicalId {logical_id}: an earlier deployment created it without recording it; "
-                            "taking it over")
-        elif not ours and not props.get("adopt_existing") and (logical_id is not None or not settled):
-            raise FabricProviderError(
-                f"a variable library named '{name}' already exists in workspace {ws_id} ({reason}) and was not "
-                f"created by this resource (its logicalId is {live_id}); set adopt_existing=True to take it over, "
-                "or rename it")
-        item = self._adopt(ws_id, name, props.get("description"), props["definition"],
+        ours = prove_ownership(label=LABEL, ws_id=ws_id, item_name=name, item_id=item_id,
+                               logical_id=lower_id(props.get("logical_id")), live_id=live_id,
+                               adopt=bool(props.get("adopt_existing")), reason=reason)
+        item = self._adopt(ws_id, item_id, name, props.get("description"), props["definition"],
                            props.get("active_value_set"), _identity(props), new_id=not ours)
         folder = lower_id(optional_text(props.get("folder_id")))
         if props.get("folder_id") is not None and lower_id(optional_text(item.folder_id)) != folder:
@@ -246,18 +240,18 @@ class VariableLibraryProvider(TaggedItem, FabricProvider):
                 item = libraries.get(ws_id, item_id)
         return item
 
-    def _adopt(self, ws_id: str, name: str, description: str | None, text: str, active: str | None,
+    def _adopt(self, ws_id: str, item_id: str, name: str, description: str | None, text: str, active: str | None,
                identity: tuple[str, str | None, str] | None = None, *, new_id: bool = False) -> Any:
+        """Converge the library taken over: its name (one found by its logicalId may have been renamed),
+        description when declared, definition and active set."""
         libraries = self.client.variable_libraries
         with translate_errors(f"adopting variable library '{name}' in workspace {ws_id}"):
-            found = libraries.find(ws_id, name, type=ITEM_TYPE)
-            if found is None:
-                raise FabricProviderError(f"'{name}' is reported as taken in workspace {ws_id} but no variable "
-                                          "library has that name; choose another display_name")
-            item = libraries.get(ws_id, found.id)
-            if description is not None and optional_text(item.description) != optional_text(description):
-                # None: the description is not managed; "" clears it.
-                libraries.update(ws_id, item.id, description=optional_text(description) or "")
+            item = libraries.get(ws_id, item_id)
+            # None: the description is not managed; "" clears it.
+            new_description = description is not None and optional_text(item.description) != optional_text(description)
+            if item.display_name != name or new_description:
+                libraries.update(ws_id, item.id, display_name=name,
+                                 description=(optional_text(description) or "") if new_description else None)
             live = item.active_value_set_name or DEFAULT_VALUE_SET
             self._put_definition(ws_id, item.id, text, live, active, identity,
                                  update_metadata=new_id and identity is not None)

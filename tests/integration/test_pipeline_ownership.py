@@ -201,11 +201,11 @@ def lib_props(ws_id: str, logical_id: str, value: int = 1, **more: Any) -> dict[
             "logical_id": logical_id, "adopt_existing": False, "tags": None, **more}
 
 
-def library_made_elsewhere(client: FabricClient, ws_id: str, logical_id: str) -> str:
+def library_made_elsewhere(client: FabricClient, ws_id: str, logical_id: str, name: str = "Settings") -> str:
     files: dict[str, Any] = dict(LIBRARY)
-    files[".platform"] = {"metadata": {"type": "VariableLibrary", "displayName": "Settings"},
+    files[".platform"] = {"metadata": {"type": "VariableLibrary", "displayName": name},
                           "config": {"version": "2.0", "logicalId": logical_id}}
-    return client.variable_libraries.create(ws_id, display_name="Settings",
+    return client.variable_libraries.create(ws_id, display_name=name,
                                             definition=ItemDefinition.from_files(files)).id
 
 
@@ -248,3 +248,20 @@ def test_a_foreign_variable_library_is_refused_unless_adopted(client: FabricClie
     assert live_library(client, workspace, theirs)[0] == 1
     adopted = provider.create(lib_props(workspace, mine, value=9, adopt_existing=True))
     assert adopted.id == theirs and live_library(client, workspace, theirs)[:2] == (9, mine)
+
+
+def test_a_renamed_variable_library_with_our_logical_id_is_not_taken_silently(
+    client: FabricClient, workspace: str
+) -> None:
+    # The same rule as for pipelines (one create path, providers/_ownership.py): the name is free,
+    # the logicalId is held by a library under another name; refused naming it, or adopted and renamed.
+    lid = str(uuid.uuid4())
+    holder = library_made_elsewhere(client, workspace, lid, name="Renamed settings")
+    provider = direct(VariableLibraryProvider, client)
+    with pytest.raises(FabricProviderError) as err:
+        provider.create(lib_props(workspace, lid, value=4))
+    assert "ItemLogicalIdAlreadyInUse" in str(err.value) and holder in str(err.value)
+    assert live_library(client, workspace, holder)[0] == 1
+    adopted = provider.create(lib_props(workspace, lid, value=4, adopt_existing=True))
+    value, logical_id, item = live_library(client, workspace, holder)
+    assert adopted.id == holder and (value, logical_id, item.display_name) == (4, lid, "Settings")
