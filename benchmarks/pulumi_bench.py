@@ -269,6 +269,8 @@ class Bench:
                 floors.append(self.measure(trivial.preview_no_op)[0])
                 seconds, stats, _ = self.measure(stack.preview_no_op)
                 times.append(seconds)
+                print(f"  preview pair {len(times)}: {seconds:.2f}s, trivial {floors[-1]:.2f}s "
+                      f"({seconds / floors[-1]:.2f}x)", flush=True)
             ratios = sorted(t / f for t, f in zip(times, floors, strict=True))
             self.record("preview", statistics.median(times), statistics.median(floors),
                         f"trivial provider (median of {len(times)}; ratio per pair {ratios[0]:.2f}-{ratios[-1]:.2f}x)",
