@@ -220,7 +220,7 @@ def test_a_same_named_pipeline_made_outside_the_stack_is_still_refused(
     project = deploy(pulumi_project, name, 1)
     project.up()
     ws_id = project.outputs()["ws"]
-    content = {"pipeline-content.json": {"properties": {"activities": []}}}
+    content: dict[str, Any] = {"pipeline-content.json": {"properties": {"activities": []}}}
     theirs = fabric.items.create(ws_id, display_name="Theirs", type="DataPipeline",
                                  definition=ItemDefinition.from_files(content))
     project.config_set("fabric-e2e:extra", "Theirs")

@@ -468,6 +468,7 @@ def test_existing_objects_are_refused_unless_adopted(make_stack: Any, emulator: 
 def forget(stack: auto.Stack, *names: str) -> None:
     """Drop resources from the state only, as when an `up` created them but died before recording them."""
     exported = stack.export_stack()
+    assert exported.deployment is not None
     deployment = dict(exported.deployment)
     deployment["resources"] = [r for r in deployment["resources"] if r["urn"].rsplit("::", 1)[-1] not in names]
     stack.import_stack(auto.Deployment(version=exported.version, deployment=deployment))

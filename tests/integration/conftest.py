@@ -38,7 +38,7 @@ def workspace(client: FabricClient) -> Iterator[str]:
 def direct(provider_class: type[Any], client: FabricClient) -> Any:
     """The real provider with the client handed in (configure() is the engine's way; this is ours)."""
 
-    class Direct(provider_class):  # type: ignore[misc, valid-type]
+    class Direct(provider_class):
         @property
         def client(self) -> FabricClient:
             return client

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fabric_resources.client import FabricClient
-from fabric_resources.errors import FabricError, NotFoundError
+from fabric_resources.errors import HTTPError, NotFoundError
 from fabric_resources.models import ItemDefinition
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,7 +42,7 @@ def test_move_an_item_between_folders_and_back_to_the_root(
 
 def test_move_into_a_missing_folder_or_of_a_missing_item_fails(client: FabricClient, workspace: str) -> None:
     item = client.items.create(workspace, display_name="Stays", type="DataPipeline")
-    with pytest.raises(FabricError) as info:
+    with pytest.raises(HTTPError) as info:
         client.items.move(workspace, item.id, target_folder_id=str(uuid.uuid4()))
     assert info.value.status in (400, 404)
     assert client.items.get(workspace, item.id).folder_id is None

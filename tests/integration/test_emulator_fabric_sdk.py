@@ -18,7 +18,7 @@ import pytest
 import requests
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
-from microsoft_fabric_api import FabricClient as SdkClient
+from microsoft_fabric_api.client import FabricClient as SdkClient
 from microsoft_fabric_api.generated.core import models as core_models
 from microsoft_fabric_api.generated.variablelibrary import models as vl_models
 
@@ -57,6 +57,12 @@ def workspace_id(sdk: SdkClient) -> Iterator[str]:
     sdk.core.workspaces.delete_workspace(ws.id)
 
 
+def error_code(refused: HttpResponseError) -> str:
+    """Fabric's errorCode from the response the SDK refused with."""
+    assert refused.response is not None
+    return str(json.loads(refused.response.text())["errorCode"])
+
+
 def b64(obj: Any) -> str:
     return base64.b64encode(json.dumps(obj).encode()).decode()
 
@@ -75,7 +81,7 @@ def test_the_sdk_manages_nested_folders(sdk: SdkClient, workspace_id: str) -> No
     with pytest.raises(HttpResponseError) as refused:
         folders.delete_folder(workspace_id, top.id)
     assert refused.value.status_code == 409
-    assert refused.value.response.json()["errorCode"] == "FolderNotEmpty"
+    assert error_code(refused.value) == "FolderNotEmpty"
     sdk.core.items.delete_item(workspace_id, item.id)
     folders.delete_folder(workspace_id, top.id)
     assert [f.id for f in folders.list_folders(workspace_id)] == [sub.id]
@@ -106,14 +112,15 @@ def test_the_sdk_lists_connections_across_pages_and_gets_one(emulator: EmulatorP
 def test_the_sdk_manages_a_variable_library_and_its_active_value_set(sdk: SdkClient, workspace_id: str) -> None:
     libs = sdk.variablelibrary.items
     variables = {"variables": [{"name": "server", "type": "String", "value": "dev.sql"}]}
-    prod = {"name": "prod", "variableOverrides": [{"name": "server", "value": "prod.sql"}]}
-    definition = {"format": "VariableLibraryV1", "parts": [
+    prod: dict[str, Any] = {"name": "prod", "variableOverrides": [{"name": "server", "value": "prod.sql"}]}
+    definition: dict[str, Any] = {"format": "VariableLibraryV1", "parts": [
         {"path": "variables.json", "payload": b64(variables), "payloadType": "InlineBase64"},
         {"path": "settings.json", "payload": b64({"valueSetsOrder": ["prod"]}), "payloadType": "InlineBase64"},
         {"path": "valueSets/prod.json", "payload": b64(prod), "payloadType": "InlineBase64"},
     ]}
     lib = libs.create_variable_library(workspace_id, {"displayName": "Settings", "definition": definition})
     assert isinstance(lib, vl_models.VariableLibrary)
+    assert lib.properties is not None
     assert lib.properties.active_value_set_name == "Default value set"
     updated = libs.update_variable_library(workspace_id, lib.id, {"properties": {"activeValueSetName": "prod"}})
     assert updated.properties.active_value_set_name == "prod"
@@ -121,7 +128,7 @@ def test_the_sdk_manages_a_variable_library_and_its_active_value_set(sdk: SdkCli
     with pytest.raises(HttpResponseError) as refused:
         libs.update_variable_library(workspace_id, lib.id, {"properties": {"activeValueSetName": "staging"}})
     assert refused.value.status_code == 400
-    assert refused.value.response.json()["errorCode"] == "InvalidRequest"
+    assert error_code(refused.value) == "InvalidRequest"
     got = libs.get_variable_library_definition(workspace_id, lib.id)
     paths = {p.path: p.payload for p in got.definition.parts}
     assert json.loads(base64.b64decode(paths["valueSets/prod.json"])) == prod

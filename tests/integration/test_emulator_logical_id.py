@@ -14,7 +14,7 @@ import requests
 
 from tests.integration.test_emulator_api import _error, _name, _parts, _pipeline_definition
 
-CONTENT = {"properties": {"activities": []}}
+CONTENT: dict[str, Any] = {"properties": {"activities": []}}
 
 
 def _platform(logical_id: str, name: str = "P") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fabric_resources.client import FabricClient
 from fabric_resources.errors import NotFoundError, ValidationError
 from fabric_resources.models import ItemDefinition
 
-LIBRARY = {
+LIBRARY: dict[str, Any] = {
     "variables.json": {"variables": [{"name": "environment", "type": "String", "value": "dev"},
                                      {"name": "batch_size", "type": "Integer", "value": 10}]},
     "settings.json": {"valueSetsOrder": ["prod"]},

@@ -28,10 +28,10 @@ HOURLY = {"type": "Cron", "interval": 60, "startDateTime": "2025-01-01T00:00:00Z
           "endDateTime": "2035-01-01T00:00:00Z", "localTimeZoneId": "UTC"}
 
 
-def client_as(emulator: EmulatorProcess, **who: str) -> FabricClient:
+def client_as(emulator: EmulatorProcess, *, client_id: str | None = None, upn: str | None = None) -> FabricClient:
     """A client signed in as another principal (a colleague in the portal, another app)."""
     return FabricClient(FabricSettings(api_url=emulator.api_url, ca_cert=emulator.ca_cert,
-                                       token=emulator.token(**who)))
+                                       token=emulator.token(client_id=client_id, upn=upn)))
 
 
 def user(emulator: EmulatorProcess, index: int = 0) -> dict[str, Any]:
